@@ -19,6 +19,7 @@ pub mod iter;
 pub mod key;
 pub mod memtable;
 pub mod options;
+pub mod record;
 pub mod table;
 pub mod wal;
 
