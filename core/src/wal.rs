@@ -149,7 +149,7 @@ pub fn replay<F: File>(
     let corrupt = |offset: usize, detail: &str| Error::corruption(name, Some(offset as u64), detail);
 
     // File header.
-    if buf.len() < FILE_HEADER_LEN || &buf[..8] != MAGIC {
+    if buf.len() < FILE_HEADER_LEN || &buf[..8] != MAGIC || buf[12..16] != [0u8; 4] {
         let prefix_of_header = buf.len() < FILE_HEADER_LEN
             && (buf.iter().all(|&b| b == 0) || MAGIC.starts_with(&buf[..buf.len().min(8)]));
         if torn_allowed && prefix_of_header {
