@@ -631,17 +631,7 @@ impl<V: Vfs + Clone> Db<V> {
 
     /// Checks every record of `batch` against the size limits.
     pub fn validate_batch(&self, batch: &WriteBatch) -> Result<()> {
-        for rec in batch.iter() {
-            let rec = rec?;
-            self.check_key(rec.key)?;
-            if rec.value.len() > self.opts.max_value_size {
-                return Err(Error::ValueTooLarge {
-                    len: rec.value.len(),
-                    max: self.opts.max_value_size,
-                });
-            }
-        }
-        Ok(())
+        check_batch(&self.opts, batch)
     }
 
     /// How much the writers should be held back now.
@@ -1341,6 +1331,26 @@ impl<V: Vfs + Clone> Db<V> {
     pub fn is_closed(&self) -> bool {
         self.closed
     }
+}
+
+/// Checks every record of `batch` against the key and value size limits of `opts`.
+pub fn check_batch(opts: &Options, batch: &WriteBatch) -> Result<()> {
+    for rec in batch.iter() {
+        let rec = rec?;
+        if rec.key.len() > opts.max_key_size {
+            return Err(Error::KeyTooLarge {
+                len: rec.key.len(),
+                max: opts.max_key_size,
+            });
+        }
+        if rec.value.len() > opts.max_value_size {
+            return Err(Error::ValueTooLarge {
+                len: rec.value.len(),
+                max: opts.max_value_size,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn bound_to_owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {

@@ -67,6 +67,9 @@ pub struct Options {
     pub base_level_size: u64,
     /// Number of levels. Default 7.
     pub num_levels: usize,
+    /// Background threads for flush and compaction (native only; 0 runs the work inline in
+    /// the writing thread, which is what WASI and the browser always do). Default 2.
+    pub background_threads: usize,
 }
 
 impl Default for Options {
@@ -94,6 +97,7 @@ impl Default for Options {
             level_size_multiplier: 10,
             base_level_size: 256 << 20,
             num_levels: 7,
+            background_threads: 2,
         }
     }
 }
