@@ -545,7 +545,10 @@ impl State {
             }
             if let (Some(kind), OpKind::Sync | OpKind::SyncDir) = (self.fail_syncs, op) {
                 self.stats.injected += 1;
-                return Err(Error::new(kind, format!("injected failure of every {op:?}")));
+                return Err(Error::new(
+                    kind,
+                    format!("injected failure of every {op:?}"),
+                ));
             }
         }
         let s = &mut self.stats;

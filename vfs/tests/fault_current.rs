@@ -113,7 +113,10 @@ fn current_pointer_survives_kills_at_every_mutation() {
         }
     }
     for label in ["old", "new", "unreadable-before-create"] {
-        assert!(outcomes.get(label).copied().unwrap_or(0) > 0, "{outcomes:?}");
+        assert!(
+            outcomes.get(label).copied().unwrap_or(0) > 0,
+            "{outcomes:?}"
+        );
     }
 }
 

@@ -167,9 +167,7 @@ impl Model {
             if exact {
                 let want = match mode {
                     CrashMode::KeepUnsynced => f.all(),
-                    CrashMode::DropUnsynced | CrashMode::DropUnsyncedAndDirOps => {
-                        f.durable.clone()
-                    }
+                    CrashMode::DropUnsynced | CrashMode::DropUnsyncedAndDirOps => f.durable.clone(),
                     _ => continue,
                 };
                 if contents != want {
