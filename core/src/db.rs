@@ -806,6 +806,14 @@ impl<V: Vfs + Clone> Db<V> {
         }
     }
 
+    /// Pins `seq` again (an iterator over an existing snapshot takes its own hold). `seq`
+    /// must be a sequence number that is already pinned or visible.
+    pub fn snapshot_at(&mut self, seq: u64) -> Snapshot {
+        let seq = seq.min(self.visible_seq);
+        *self.snapshots.entry(seq).or_insert(0) += 1;
+        Snapshot { seq }
+    }
+
     /// Releases a snapshot taken with [`Db::snapshot`].
     pub fn release_snapshot(&mut self, snap: Snapshot) {
         if let Some(n) = self.snapshots.get_mut(&snap.seq) {

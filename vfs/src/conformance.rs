@@ -23,9 +23,11 @@ fn io<T>(r: crate::Result<T>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
 }
 
+type Check<V> = (&'static str, fn(&V) -> Result<(), String>);
+
 /// Runs every check on an empty directory. Returns the number of checks passed.
 pub fn run<V: Vfs>(vfs: &V) -> Result<usize, String> {
-    let checks: [(&str, fn(&V) -> Result<(), String>); 6] = [
+    let checks: [Check<V>; 6] = [
         ("files", files::<V>),
         ("positional_io", positional_io::<V>),
         ("truncate_and_len", truncate_and_len::<V>),

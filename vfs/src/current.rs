@@ -178,7 +178,16 @@ pub fn switch<V: Vfs>(vfs: &V, now: &Current, manifest: u64) -> Result<Current> 
     let generation = now.generation + 1;
     // Generation g lives in slot g % 2 (A for even); write the other one.
     let name = if generation % 2 == 0 { SLOT_A } else { SLOT_B };
-    let file = vfs.open(name)?;
+    // The slot may be missing if the creating process died before its directory sync.
+    let file = match vfs.open(name) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let f = vfs.create(name)?;
+            vfs.sync_dir()?;
+            f
+        }
+        Err(e) => return Err(e),
+    };
     file.write_at(0, &encode(generation, manifest))?;
     file.truncate(RECORD_LEN as u64)?;
     file.sync()?;
