@@ -1,3 +1,6 @@
+//! Model-based and edge-case tests for the memtable.
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
