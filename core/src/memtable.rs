@@ -15,20 +15,22 @@
 //!   and is addressed by its index in it (no pointers):
 //!
 //!   ```text
-//!   [prefix_hi, prefix_lo, chunk, offset, ikey_len, value_len, next_0, .., next_{h-1}]
+//!   [chunk, offset, ikey_len, value_len, (next, next_prefix_hi, next_prefix_lo) x height]
 //!   ```
 //!
-//!   `prefix` is the first 8 bytes of the user key, zero-padded, read big-endian: comparing
-//!   prefixes orders most pairs of keys without touching the arena (one cache miss saved per
-//!   skiplist step). Index 0 is the head node (`MAX_HEIGHT` links); since the head is never a
-//!   successor, a link of 0 means "none". The vector grows by 1.5x. Tower heights come from a constant-seeded xorshift
+//!   Each link carries the first 8 bytes of its *successor's* user key (zero-padded, read
+//!   big-endian). Comparing prefixes orders most pairs of keys, so a search step decides
+//!   whether to advance from the current node's record alone: the successor's record and key
+//!   bytes are only touched when it is actually visited or the prefixes tie. Index 0 is the
+//!   head node (`MAX_HEIGHT` links); since the head is never a successor, a link of 0 means
+//!   "none". The vector grows by 1.5x. Tower heights come from a constant-seeded xorshift
 //!   generator with branching factor 4, so the structure is deterministic.
 //! * **Insert splice**: the predecessors of the last inserted entry at every level are kept;
 //!   an entry that falls right after the previous one (sequential or nearly sorted loads)
 //!   is linked in O(1) without a search.
 //!
 //! Backward iteration searches for the predecessor (O(log n)) instead of storing back links,
-//! which keeps the index at 24 bytes plus 4 bytes per level per entry (~29.3 bytes on average).
+//! which keeps the index at 16 bytes plus 12 bytes per level per entry (~32 bytes on average).
 
 use alloc::vec::Vec;
 use core::cmp::Ordering;
@@ -45,14 +47,15 @@ const HEAD: u32 = 0;
 /// Link value meaning "no next node".
 const NIL: u32 = 0;
 
-// Offsets of the fields of a node record in the tower vector.
-const F_PREFIX_HI: usize = 0;
-const F_PREFIX_LO: usize = 1;
-const F_CHUNK: usize = 2;
-const F_OFFSET: usize = 3;
-const F_KEY_LEN: usize = 4;
-const F_VALUE_LEN: usize = 5;
-const F_NEXT: usize = 6;
+// Layout of a node record in the tower vector: a header, then one link per level.
+const F_CHUNK: usize = 0;
+const F_OFFSET: usize = 1;
+const F_KEY_LEN: usize = 2;
+const F_VALUE_LEN: usize = 3;
+/// Start of the links.
+const F_LINKS: usize = 4;
+/// Size of one link: `[next, next_prefix_hi, next_prefix_lo]`.
+const LINK: usize = 3;
 
 /// First arena chunk size.
 const MIN_CHUNK: usize = 4 << 10;
@@ -99,7 +102,6 @@ impl<'a> SearchKey<'a> {
 }
 
 /// Append-only chunked byte storage.
-#[derive(Debug)]
 struct Arena {
     chunks: Vec<Vec<u8>>,
     /// Chunk receiving regular entries (`usize::MAX` before the first one exists).
@@ -149,7 +151,6 @@ impl Arena {
 }
 
 /// xorshift64: deterministic, fast, good enough for tower heights.
-#[derive(Debug)]
 struct XorShift(u64);
 
 impl XorShift {
@@ -167,7 +168,6 @@ impl XorShift {
 /// A sorted in-memory table of internal-key entries; see the [module docs](self).
 ///
 /// One writer (`&mut self`) and any number of readers (`&self`); callers serialize them.
-#[derive(Debug)]
 pub struct Memtable {
     arena: Arena,
     /// Node records; see the module docs. Index 0 is the head.
@@ -183,6 +183,19 @@ pub struct Memtable {
     max_seq: u64,
 }
 
+impl core::fmt::Debug for Memtable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Memtable")
+            .field("len", &self.len)
+            .field("min_seq", &self.min_seq())
+            .field("max_seq", &self.max_seq())
+            .field("height", &self.height)
+            .field("chunks", &self.arena.chunks.len())
+            .field("approximate_memory", &self.approximate_memory())
+            .finish()
+    }
+}
+
 impl Default for Memtable {
     fn default() -> Self {
         Self::new()
@@ -192,8 +205,8 @@ impl Default for Memtable {
 impl Memtable {
     /// An empty memtable. Allocates only the head node.
     pub fn new() -> Self {
-        let mut towers = Vec::with_capacity(256);
-        towers.resize(F_NEXT + MAX_HEIGHT, 0);
+        let mut towers = Vec::with_capacity(1024);
+        towers.resize(F_LINKS + LINK * MAX_HEIGHT, 0);
         Memtable {
             arena: Arena::new(),
             towers,
@@ -222,21 +235,24 @@ impl Memtable {
         let sk = SearchKey::new(user_key, trailer);
 
         // Find the predecessors at every level, reusing the last insert's splice when the new
-        // key falls between the last inserted entry and its successor.
+        // key falls between the last inserted entry and its successor (then the splice
+        // brackets the key at every level, as higher-level brackets contain lower ones).
         let mut prev = self.splice;
         let last = self.splice[0];
-        let after_last = last == HEAD || self.cmp_node(last, &sk) == Ordering::Less;
-        let before_next = || {
+        let fits_splice = (last == HEAD || self.cmp_full(last, &sk) == Ordering::Less) && {
             let n = self.next(last, 0);
-            n == NIL || self.cmp_node(n, &sk) == Ordering::Greater
+            n == NIL || self.cmp_link(last, 0, n, &sk) == Ordering::Greater
         };
-        if !(after_last && before_next()) {
+        if !fits_splice {
             let mut x = HEAD;
             let mut last_bigger = NIL;
             for level in (0..self.height).rev() {
                 loop {
                     let n = self.next(x, level);
-                    if n != NIL && n != last_bigger && self.cmp_node(n, &sk) == Ordering::Less {
+                    if n != NIL
+                        && n != last_bigger
+                        && self.cmp_link(x, level, n, &sk) == Ordering::Less
+                    {
                         x = n;
                     } else {
                         last_bigger = n;
@@ -252,8 +268,7 @@ impl Memtable {
         }
 
         // Store the entry in the arena: user key, trailer, value.
-        let entry_len = ikey_len + value.len();
-        let chunk_idx = self.arena.reserve(entry_len);
+        let chunk_idx = self.arena.reserve(ikey_len + value.len());
         let chunk = &mut self.arena.chunks[chunk_idx];
         let offset = chunk.len();
         chunk.extend_from_slice(user_key);
@@ -262,30 +277,29 @@ impl Memtable {
 
         // Append the node record and link it in.
         let height = self.random_height();
+        let need = F_LINKS + LINK * height;
         let node = self.towers.len();
-        assert!(
-            node + F_NEXT + height <= u32::MAX as usize,
-            "memtable index full"
-        );
+        assert!(node + need <= u32::MAX as usize, "memtable index full");
         let node = node as u32;
-        let need = F_NEXT + height;
         if self.towers.capacity() - self.towers.len() < need {
             // Grow by half (not double) to keep the held memory close to the used memory.
             let extra = (self.towers.capacity() / 2).max(need);
             self.towers.reserve_exact(extra);
         }
         self.towers.extend_from_slice(&[
-            (sk.prefix >> 32) as u32,
-            sk.prefix as u32,
             chunk_idx as u32,
             offset as u32,
             ikey_len as u32,
             value.len() as u32,
         ]);
+        let new_link = [node, (sk.prefix >> 32) as u32, sk.prefix as u32];
         for (level, &p) in prev.iter().enumerate().take(height) {
-            let succ = self.next(p, level);
-            self.towers.push(succ);
-            self.set_next(p, level, node);
+            // The new node takes over its predecessor's link (successor and its prefix)...
+            let at = p as usize + F_LINKS + LINK * level;
+            let old: [u32; LINK] = [self.towers[at], self.towers[at + 1], self.towers[at + 2]];
+            self.towers.extend_from_slice(&old);
+            // ...and the predecessor now links to the new node.
+            self.towers[at..at + LINK].copy_from_slice(&new_link);
         }
         if height > self.height {
             self.height = height;
@@ -355,20 +369,16 @@ impl Memtable {
 
     // ---- node access ----
 
+    /// The successor of `node` at `level` (`NIL` if none).
     #[inline]
     fn next(&self, node: u32, level: usize) -> u32 {
-        self.towers[node as usize + F_NEXT + level]
-    }
-
-    #[inline]
-    fn set_next(&mut self, node: u32, level: usize, to: u32) {
-        self.towers[node as usize + F_NEXT + level] = to;
+        self.towers[node as usize + F_LINKS + LINK * level]
     }
 
     /// The node's internal key bytes.
     #[inline]
     fn ikey(&self, node: u32) -> &[u8] {
-        let r = &self.towers[node as usize..node as usize + F_NEXT];
+        let r = &self.towers[node as usize..node as usize + F_LINKS];
         let off = r[F_OFFSET] as usize;
         &self.arena.chunks[r[F_CHUNK] as usize][off..off + r[F_KEY_LEN] as usize]
     }
@@ -376,21 +386,28 @@ impl Memtable {
     /// The node's value bytes.
     #[inline]
     fn value(&self, node: u32) -> &[u8] {
-        let r = &self.towers[node as usize..node as usize + F_NEXT];
+        let r = &self.towers[node as usize..node as usize + F_LINKS];
         let off = r[F_OFFSET] as usize + r[F_KEY_LEN] as usize;
         &self.arena.chunks[r[F_CHUNK] as usize][off..off + r[F_VALUE_LEN] as usize]
     }
 
-    /// Orders node `node` against `sk` with [`key::compare`] semantics.
+    /// Orders `n`, the successor of `x` at `level`, against `sk`. Uses the key prefix cached
+    /// in the link, so `n`'s record and key are only read when the prefixes are equal.
     #[inline]
-    fn cmp_node(&self, node: u32, sk: &SearchKey<'_>) -> Ordering {
-        let n = node as usize;
-        let p = (u64::from(self.towers[n + F_PREFIX_HI]) << 32)
-            | u64::from(self.towers[n + F_PREFIX_LO]);
+    fn cmp_link(&self, x: u32, level: usize, n: u32, sk: &SearchKey<'_>) -> Ordering {
+        let at = x as usize + F_LINKS + LINK * level;
+        let l = &self.towers[at + 1..at + LINK];
+        let p = (u64::from(l[0]) << 32) | u64::from(l[1]);
         if p != sk.prefix {
             return p.cmp(&sk.prefix);
         }
-        let ikey = self.ikey(node);
+        self.cmp_full(n, sk)
+    }
+
+    /// Orders node `n` against `sk` with [`key::compare`] semantics, reading its key.
+    #[inline]
+    fn cmp_full(&self, n: u32, sk: &SearchKey<'_>) -> Ordering {
+        let ikey = self.ikey(n);
         let (uk, tr) = ikey.split_at(ikey.len() - TRAILER_LEN);
         match uk.cmp(sk.user_key) {
             Ordering::Equal => {
@@ -418,7 +435,7 @@ impl Memtable {
         let mut level = self.height - 1;
         loop {
             let n = self.next(x, level);
-            if n != NIL && n != last_bigger && self.cmp_node(n, sk) == Ordering::Less {
+            if n != NIL && n != last_bigger && self.cmp_link(x, level, n, sk) == Ordering::Less {
                 x = n;
             } else {
                 if level == 0 {
@@ -439,7 +456,7 @@ impl Memtable {
             let n = self.next(x, level);
             let advance = n != NIL
                 && n != last_bigger
-                && match self.cmp_node(n, sk) {
+                && match self.cmp_link(x, level, n, sk) {
                     Ordering::Less => true,
                     Ordering::Equal => or_equal,
                     Ordering::Greater => false,

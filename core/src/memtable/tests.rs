@@ -299,6 +299,7 @@ fn empty_memtable() {
     assert!(!it.valid());
     assert_eq!(it.key(), b"");
     assert!(mem.approximate_memory() > 0);
+    assert!(alloc::format!("{mem:?}").contains("len: 0"));
 }
 
 #[test]
