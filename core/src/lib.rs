@@ -20,6 +20,7 @@ pub mod key;
 pub mod memtable;
 pub mod options;
 pub mod table;
+pub mod table_cache;
 pub mod wal;
 
 pub use error::{Error, Result};
