@@ -199,7 +199,13 @@ impl<'a> Iterator for BatchIter<'a> {
             return None;
         }
         self.remaining -= 1;
-        let bad = || Some(Err(Error::corruption("write batch", None, "malformed record")));
+        let bad = || {
+            Some(Err(Error::corruption(
+                "write batch",
+                None,
+                "malformed record",
+            )))
+        };
         let (&tag, rest) = match self.data.split_first() {
             Some(x) => x,
             None => {

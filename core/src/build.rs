@@ -49,7 +49,9 @@ pub fn build_tables<V: Vfs>(
         let user_key = key::user_key(ikey);
         // Cut only between user keys, so that no user key spans two tables of a level.
         let cut = match &builder {
-            Some((_, b)) => b.estimated_size() >= spec.target_size && user_key != last_user_key.as_slice(),
+            Some((_, b)) => {
+                b.estimated_size() >= spec.target_size && user_key != last_user_key.as_slice()
+            }
             None => false,
         };
         if cut {
@@ -83,12 +85,12 @@ fn finish<F: cairn_vfs::File>(number: u64, b: TableBuilder<F>) -> Result<TableMe
     Ok(TableMeta {
         number,
         size: p.file_size,
-        smallest: p.smallest.clone(),
-        largest: p.largest.clone(),
+        smallest: p.smallest_key.clone(),
+        largest: p.largest_key.clone(),
         min_seq: p.min_seq,
         max_seq: p.max_seq,
-        entries: p.entries,
-        tombstones: p.tombstones,
+        entries: p.num_entries,
+        tombstones: p.num_tombstones,
         raw_bytes: p.raw_key_bytes + p.raw_value_bytes,
     })
 }

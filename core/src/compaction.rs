@@ -154,7 +154,10 @@ pub fn pick(version: &Version, opts: &Options, reservations: &[Reservation]) -> 
 }
 
 fn pick_l0(version: &Version, reservations: &[Reservation]) -> Option<Picked> {
-    if version.l0.is_empty() || level_busy(reservations, version, 0) || level_busy(reservations, version, 1) {
+    if version.l0.is_empty()
+        || level_busy(reservations, version, 0)
+        || level_busy(reservations, version, 1)
+    {
         return None;
     }
     let l0: Vec<Arc<TableMeta>> = version.tables_at(0);
@@ -228,8 +231,16 @@ pub fn pick_manual(
     }
     let (lo, hi) = user_range(&inputs)?;
     // Level 0 runs must go down whole (a run's tables are only ordered within it).
-    let inputs = if level == 0 { version.tables_at(0) } else { inputs };
-    let (lo, hi) = if level == 0 { user_range(&inputs)? } else { (lo, hi) };
+    let inputs = if level == 0 {
+        version.tables_at(0)
+    } else {
+        inputs
+    };
+    let (lo, hi) = if level == 0 {
+        user_range(&inputs)?
+    } else {
+        (lo, hi)
+    };
     let next = overlapping(&version.tables_at(level + 1), &lo, &hi);
     if next.iter().any(|t| reserved(reservations, t.number)) {
         return None;
@@ -295,7 +306,11 @@ impl<V: Vfs + Clone> CompactionJob<V> {
             ins.join("+"),
             self.picked.output_level,
             self.picked.reason,
-            if self.picked.trivial_move { " move" } else { "" }
+            if self.picked.trivial_move {
+                " move"
+            } else {
+                ""
+            }
         )
     }
 
@@ -340,7 +355,12 @@ impl<V: Vfs + Clone> CompactionJob<V> {
                         .cloned()
                         .collect();
                     if !ts.is_empty() {
-                        children.push(Box::new(LevelIter::new(self.cache.clone(), ts, false, None)));
+                        children.push(Box::new(LevelIter::new(
+                            self.cache.clone(),
+                            ts,
+                            false,
+                            None,
+                        )));
                     }
                 }
             } else {

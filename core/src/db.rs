@@ -345,15 +345,17 @@ impl<V: Vfs + Clone> Db<V> {
                 Err(current::ReadError::Io(e)) => return Err(e.into()),
                 Ok(cur) => {
                     if opts.error_if_exists {
-                        return Err(Error::AlreadyExists(String::from(
-                            "error_if_exists is set",
-                        )));
+                        return Err(Error::AlreadyExists(String::from("error_if_exists is set")));
                     }
                     recovered.damaged_current_slots = cur.damaged_slots;
                     let name = manifest::file_name(cur.manifest);
                     let file = vfs.open(&name).map_err(|e| {
                         if e.kind() == cairn_vfs::ErrorKind::NotFound {
-                            Error::corruption(&name, None, "the manifest named by CURRENT is missing")
+                            Error::corruption(
+                                &name,
+                                None,
+                                "the manifest named by CURRENT is missing",
+                            )
                         } else {
                             e.into()
                         }
@@ -418,7 +420,11 @@ impl<V: Vfs + Clone> Db<V> {
                     }
                 }
                 Err(e) if e.kind() == cairn_vfs::ErrorKind::NotFound => {
-                    return Err(Error::corruption(&name, None, "table named by the manifest is missing"))
+                    return Err(Error::corruption(
+                        &name,
+                        None,
+                        "table named by the manifest is missing",
+                    ))
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -489,7 +495,9 @@ impl<V: Vfs + Clone> Db<V> {
         if mem.is_empty() && imm.is_empty() {
             log_number = wal_number;
         } else {
-            log_number = imm.front().map_or(mem_first_wal, |f: &Arc<Frozen>| f.first_wal);
+            log_number = imm
+                .front()
+                .map_or(mem_first_wal, |f: &Arc<Frozen>| f.first_wal);
         }
         let manifest_number = next_file;
         next_file += 1;
@@ -662,7 +670,9 @@ impl<V: Vfs + Clone> Db<V> {
         let count: u64 = batches.iter().map(|b| u64::from(b.len())).sum();
         let first = self.last_seq + 1;
         if first + count > key::MAX_SEQUENCE {
-            return Err(Error::InvalidArgument(String::from("sequence numbers exhausted")));
+            return Err(Error::InvalidArgument(String::from(
+                "sequence numbers exhausted",
+            )));
         }
         let payload: &[u8] = if batches.len() == 1 {
             self.batch_buf.clone_from(batches[0]);
@@ -1124,10 +1134,7 @@ impl<V: Vfs + Clone> Db<V> {
                 )))
             }
         };
-        let new_log = self
-            .imm
-            .get(1)
-            .map_or(self.mem_first_wal, |f| f.first_wal);
+        let new_log = self.imm.get(1).map_or(self.mem_first_wal, |f| f.first_wal);
         let mut edit = VersionEdit {
             log_number: Some(new_log),
             next_file_number: Some(self.files.peek()),
@@ -1204,7 +1211,12 @@ impl<V: Vfs + Clone> Db<V> {
     /// edits that made them obsolete are durable. Returns how many files were removed.
     fn remove_obsolete_files(&mut self) -> Result<u64> {
         let live: BTreeSet<u64> = self.version.all_tables().map(|(_, t)| t.number).collect();
-        let min_running = self.running.iter().map(|t| t.min_output).min().unwrap_or(u64::MAX);
+        let min_running = self
+            .running
+            .iter()
+            .map(|t| t.min_output)
+            .min()
+            .unwrap_or(u64::MAX);
         let mut removed = 0u64;
         for name in self.vfs.list()? {
             let obsolete = match parse_name(&name) {
@@ -1258,11 +1270,23 @@ impl<V: Vfs + Clone> Db<V> {
     /// Picks a manual compaction of the tables overlapping `[start, end]` (one level at a
     /// time, top down); `None` when the range is fully compacted into the last non-empty
     /// level. Native runs the returned job on its thread; [`Db::compact_range`] runs it inline.
-    pub fn pick_manual(&mut self, start: Option<&[u8]>, end: Option<&[u8]>, from_level: usize) -> Option<Job<V>> {
+    pub fn pick_manual(
+        &mut self,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        from_level: usize,
+    ) -> Option<Job<V>> {
         if self.closed || self.poisoned.is_some() {
             return None;
         }
-        let picked = compaction::pick_manual(&self.version, &self.opts, start, end, from_level, &self.reservations())?;
+        let picked = compaction::pick_manual(
+            &self.version,
+            &self.opts,
+            start,
+            end,
+            from_level,
+            &self.reservations(),
+        )?;
         Some(self.start_compaction(picked))
     }
 
@@ -1316,7 +1340,7 @@ impl<V: Vfs + Clone> Db<V> {
         let c = self.block_cache.stats();
         s.cache_hits = c.hits;
         s.cache_misses = c.misses;
-        s.cache_bytes = c.bytes;
+        s.cache_bytes = c.bytes_used;
         s
     }
 

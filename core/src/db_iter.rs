@@ -99,7 +99,11 @@ impl<'a> DbIter<'a> {
         while self.inner.valid() {
             let ikey = self.inner.key();
             let Some(p) = key::parse(ikey) else {
-                return Err(crate::Error::corruption("iterator", None, "malformed internal key"));
+                return Err(crate::Error::corruption(
+                    "iterator",
+                    None,
+                    "malformed internal key",
+                ));
             };
             if !self.below_hi(p.user_key) {
                 return Ok(false);
@@ -134,7 +138,11 @@ impl<'a> DbIter<'a> {
         while self.inner.valid() {
             let ikey = self.inner.key();
             let Some(p) = key::parse(ikey) else {
-                return Err(crate::Error::corruption("iterator", None, "malformed internal key"));
+                return Err(crate::Error::corruption(
+                    "iterator",
+                    None,
+                    "malformed internal key",
+                ));
             };
             if !self.above_lo(p.user_key) {
                 return Ok(false);

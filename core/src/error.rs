@@ -52,7 +52,11 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for a [`Error::Corruption`].
-    pub fn corruption(file: impl Into<String>, offset: Option<u64>, detail: impl Into<String>) -> Self {
+    pub fn corruption(
+        file: impl Into<String>,
+        offset: Option<u64>,
+        detail: impl Into<String>,
+    ) -> Self {
         Error::Corruption {
             file: file.into(),
             offset,

@@ -35,7 +35,13 @@ pub struct FlushOutput {
 
 impl<V: Vfs> FlushJob<V> {
     /// A flush of `frozen` into table `number`, keeping the versions `snapshots` need.
-    pub fn new(vfs: V, opts: Arc<Options>, frozen: Arc<Frozen>, number: u64, snapshots: Vec<u64>) -> Self {
+    pub fn new(
+        vfs: V,
+        opts: Arc<Options>,
+        frozen: Arc<Frozen>,
+        number: u64,
+        snapshots: Vec<u64>,
+    ) -> Self {
         FlushJob {
             vfs,
             opts,

@@ -98,8 +98,14 @@ mod tests {
         // A tombstone with no older snapshot and nothing below is dropped; with data below it
         // is kept.
         let mut f = VersionFilter::new(alloc::vec![]);
-        assert_eq!(f.decide(&encode(b"a", 4, Kind::Delete), |_| false), DropTombstone);
-        assert_eq!(f.decide(&encode(b"a", 2, Kind::Put), |_| false), DropShadowed);
+        assert_eq!(
+            f.decide(&encode(b"a", 4, Kind::Delete), |_| false),
+            DropTombstone
+        );
+        assert_eq!(
+            f.decide(&encode(b"a", 2, Kind::Put), |_| false),
+            DropShadowed
+        );
         assert_eq!(f.decide(&encode(b"b", 4, Kind::Delete), |_| true), Keep);
         // A snapshot older than the tombstone keeps it.
         let mut f = VersionFilter::new(alloc::vec![3]);

@@ -188,7 +188,8 @@ impl InternalIterator for MergingIterator<'_> {
                 if i != cur {
                     let c = &mut self.children[i];
                     c.seek(&key)?;
-                    if c.valid() && crate::key::compare(c.key(), &key) == core::cmp::Ordering::Equal {
+                    if c.valid() && crate::key::compare(c.key(), &key) == core::cmp::Ordering::Equal
+                    {
                         c.next()?;
                     }
                 }

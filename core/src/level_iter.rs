@@ -92,7 +92,11 @@ impl<V: Vfs + Clone> LevelIter<V> {
         Ok(())
     }
 
-    fn position_forward(&mut self, index: usize, seek: impl FnOnce(&mut TableIter<V::File>) -> Result<()>) -> Result<()> {
+    fn position_forward(
+        &mut self,
+        index: usize,
+        seek: impl FnOnce(&mut TableIter<V::File>) -> Result<()>,
+    ) -> Result<()> {
         if self.open(index)? {
             if let Some(c) = self.current.as_mut() {
                 seek(c)?;
@@ -101,7 +105,11 @@ impl<V: Vfs + Clone> LevelIter<V> {
         self.skip_forward()
     }
 
-    fn position_backward(&mut self, index: usize, seek: impl FnOnce(&mut TableIter<V::File>) -> Result<()>) -> Result<()> {
+    fn position_backward(
+        &mut self,
+        index: usize,
+        seek: impl FnOnce(&mut TableIter<V::File>) -> Result<()>,
+    ) -> Result<()> {
         if self.open(index)? {
             if let Some(c) = self.current.as_mut() {
                 seek(c)?;

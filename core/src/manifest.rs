@@ -162,7 +162,11 @@ pub fn replay<F: File>(file: &F, name: &str) -> Result<Replayed> {
         }
     }
     if edits.is_empty() {
-        return Err(Error::corruption(name, Some(pos as u64), "manifest holds no snapshot"));
+        return Err(Error::corruption(
+            name,
+            Some(pos as u64),
+            "manifest holds no snapshot",
+        ));
     }
     Ok(Replayed {
         edits,

@@ -116,7 +116,11 @@ impl Options {
 
     /// Checks that every option is in range.
     pub fn validate(&self) -> crate::Result<()> {
-        let bad = |what: &str| Err(crate::Error::InvalidArgument(alloc::string::String::from(what)));
+        let bad = |what: &str| {
+            Err(crate::Error::InvalidArgument(alloc::string::String::from(
+                what,
+            )))
+        };
         if self.max_key_size == 0 || self.max_key_size > (1 << 30) {
             return bad("max_key_size must be in 1..=1 GiB");
         }

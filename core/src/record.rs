@@ -24,9 +24,8 @@ fn crc(len: [u8; 4], ty: u8, payload: &[u8]) -> u32 {
 
 /// Appends one framed record to `out`.
 pub fn frame(out: &mut Vec<u8>, ty: u8, payload: &[u8]) -> Result<()> {
-    let len = u32::try_from(payload.len()).map_err(|_| {
-        Error::InvalidArgument(alloc::format!("record of {} bytes", payload.len()))
-    })?;
+    let len = u32::try_from(payload.len())
+        .map_err(|_| Error::InvalidArgument(alloc::format!("record of {} bytes", payload.len())))?;
     let len = len.to_le_bytes();
     out.reserve(RECORD_HEADER_LEN + payload.len());
     out.extend_from_slice(&crc(len, ty, payload).to_le_bytes());
@@ -37,7 +36,11 @@ pub fn frame(out: &mut Vec<u8>, ty: u8, payload: &[u8]) -> Result<()> {
 }
 
 /// Decodes the record of type `ty` at `pos`: `Ok((payload, next_pos))` or `Err(reason)`.
-pub fn decode_at(buf: &[u8], pos: usize, ty: u8) -> core::result::Result<(&[u8], usize), &'static str> {
+pub fn decode_at(
+    buf: &[u8],
+    pos: usize,
+    ty: u8,
+) -> core::result::Result<(&[u8], usize), &'static str> {
     let header = buf
         .get(pos..pos.saturating_add(RECORD_HEADER_LEN))
         .ok_or("truncated record header")?;

@@ -149,7 +149,10 @@ impl Version {
     /// Tables at `level`, in key order (for level 0: all runs, newest run first).
     pub fn tables_at(&self, level: usize) -> Vec<Arc<TableMeta>> {
         if level == 0 {
-            self.l0.iter().flat_map(|r| r.tables.iter().cloned()).collect()
+            self.l0
+                .iter()
+                .flat_map(|r| r.tables.iter().cloned())
+                .collect()
         } else {
             self.levels.get(level - 1).cloned().unwrap_or_default()
         }
@@ -278,9 +281,8 @@ impl Version {
 }
 
 fn insert_sorted(tables: &mut Vec<Arc<TableMeta>>, meta: Arc<TableMeta>) {
-    let pos = tables.partition_point(|t| {
-        key::compare(&t.smallest, &meta.smallest) == Ordering::Less
-    });
+    let pos =
+        tables.partition_point(|t| key::compare(&t.smallest, &meta.smallest) == Ordering::Less);
     tables.insert(pos, meta);
 }
 

@@ -22,8 +22,8 @@
 //! [`Error::Corruption`] naming the file and offset.
 
 use crate::batch::BatchRef;
-use crate::record::{self, RECORD_HEADER_LEN};
 use crate::options::RecoveryMode;
+use crate::record;
 use crate::{Error, Result};
 use alloc::format;
 use alloc::string::String;
@@ -146,7 +146,8 @@ pub fn replay<F: File>(
 ) -> Result<Replayed> {
     let buf = file.read_all()?;
     let torn_allowed = is_newest && mode == RecoveryMode::TolerateTornTail;
-    let corrupt = |offset: usize, detail: &str| Error::corruption(name, Some(offset as u64), detail);
+    let corrupt =
+        |offset: usize, detail: &str| Error::corruption(name, Some(offset as u64), detail);
 
     // File header.
     if buf.len() < FILE_HEADER_LEN || &buf[..8] != MAGIC || buf[12..16] != [0u8; 4] {
@@ -249,7 +250,8 @@ mod tests {
     fn clean_log_replays_every_record() {
         let vfs = MemVfs::new();
         let bytes = write_wal(&vfs, 20);
-        let r = replay_bytes(bytes.clone(), RecoveryMode::AbsoluteConsistency, true).expect("replay");
+        let r =
+            replay_bytes(bytes.clone(), RecoveryMode::AbsoluteConsistency, true).expect("replay");
         assert_eq!(r.records, 20);
         assert_eq!(r.valid_len, bytes.len() as u64);
         assert_eq!(r.torn_tail, None);

@@ -406,13 +406,23 @@ impl<V: Vfs + Clone> Db<V> {
     /// Iterates the keys in `range`, ascending (`.rev()` for descending).
     pub fn range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, range: R) -> Iter<V> {
         let snap = self.snapshot();
-        Iter::new(snap, owned_bound(range.start_bound()), owned_bound(range.end_bound()), None)
+        Iter::new(
+            snap,
+            owned_bound(range.start_bound()),
+            owned_bound(range.end_bound()),
+            None,
+        )
     }
 
     /// Iterates the keys starting with `prefix`, ascending (`.rev()` for descending).
     pub fn prefix(&self, prefix: &[u8]) -> Iter<V> {
         let snap = self.snapshot();
-        Iter::new(snap, Bound::Unbounded, Bound::Unbounded, Some(prefix.to_vec()))
+        Iter::new(
+            snap,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Some(prefix.to_vec()),
+        )
     }
 
     /// Freezes the memtable and waits until every frozen memtable is written as a table.
@@ -555,7 +565,12 @@ impl<V: Vfs + Clone> Snapshot<V> {
     /// Iterates `range` at the snapshot.
     pub fn range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, range: R) -> Iter<V> {
         let snap = self.db.snapshot_at(self.seq);
-        Iter::new(snap, owned_bound(range.start_bound()), owned_bound(range.end_bound()), None)
+        Iter::new(
+            snap,
+            owned_bound(range.start_bound()),
+            owned_bound(range.end_bound()),
+            None,
+        )
     }
 
     /// Iterates every key at the snapshot.
@@ -608,7 +623,12 @@ pub struct Iter<V: Vfs + Clone = StdVfs> {
 }
 
 impl<V: Vfs + Clone> Iter<V> {
-    fn new(snap: Snapshot<V>, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>, prefix: Option<Vec<u8>>) -> Self {
+    fn new(
+        snap: Snapshot<V>,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+        prefix: Option<Vec<u8>>,
+    ) -> Self {
         Iter {
             snap,
             lo,

@@ -156,7 +156,11 @@ fn current_pointer<V: Vfs>(vfs: &V) -> Result<(), String> {
     for m in 8..12 {
         cur = io(current::switch(vfs, &cur, m), "switch")?;
         let back = current::read(vfs).map_err(|e| format!("read pointer: {e:?}"))?;
-        ensure!(back.manifest == m, "pointer reads {} not {m}", back.manifest);
+        ensure!(
+            back.manifest == m,
+            "pointer reads {} not {m}",
+            back.manifest
+        );
     }
     io(vfs.remove(current::SLOT_A), "remove slot")?;
     io(vfs.remove(current::SLOT_B), "remove slot")?;

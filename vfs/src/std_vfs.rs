@@ -311,7 +311,10 @@ mod tests {
         let a = StdVfs::new(dir.path()).expect("vfs");
         let b = StdVfs::new(dir.path().join(".").as_path()).expect("vfs");
         let g = a.lock().expect("lock");
-        assert_eq!(b.lock().map(|_| ()).map_err(|e| e.kind()), Err(ErrorKind::Locked));
+        assert_eq!(
+            b.lock().map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::Locked)
+        );
         drop(g);
         b.lock().expect("lock after release");
     }
