@@ -1,0 +1,213 @@
+//! Model test: random operations against the engine and a `BTreeMap`, with reopens at random
+//! points, flushes and background work. Fixed seeds in CI; `CAIRN_SEED=<n>` runs any seed,
+//! `CAIRN_MODEL_OPS=<n>` sets the operation count.
+
+use cairn::{Db, MemVfs, Options, StdVfs, Vfs, WriteBatch, WriteOptions};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn small_opts() -> Options {
+    Options {
+        write_buffer_size: 32 << 10,
+        target_table_size: 16 << 10,
+        base_level_size: 64 << 10,
+        block_size: 512,
+        max_manifest_size: 8 << 10,
+        ..Options::default()
+    }
+}
+
+fn key(rng: &mut SmallRng) -> Vec<u8> {
+    // A small key space so that overwrites and deletes hit existing keys; some long keys
+    // and shared prefixes.
+    let n: u32 = rng.gen_range(0..2_000);
+    match n % 7 {
+        0 => format!("p/{n:05}/{}", "x".repeat((n % 40) as usize)).into_bytes(),
+        1 => vec![(n % 256) as u8; 1 + (n % 5) as usize],
+        _ => format!("k{n:05}").into_bytes(),
+    }
+}
+
+fn value(rng: &mut SmallRng) -> Vec<u8> {
+    let len = match rng.gen_range(0..10) {
+        0 => 0,
+        1 => rng.gen_range(1000..5000),
+        _ => rng.gen_range(1..120),
+    };
+    (0..len).map(|_| rng.gen()).collect()
+}
+
+fn bound(rng: &mut SmallRng) -> Bound<Vec<u8>> {
+    match rng.gen_range(0..3) {
+        0 => Bound::Unbounded,
+        1 => Bound::Included(key(rng)),
+        _ => Bound::Excluded(key(rng)),
+    }
+}
+
+fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let valid = match (lo, hi) {
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+            a < b
+                || (a == b && matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_)))
+        }
+        _ => true,
+    };
+    if !valid {
+        return Vec::new();
+    }
+    m.range((lo.clone(), hi.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let opts = Options {
+        background_threads: if seed % 2 == 0 { 0 } else { 1 },
+        ..small_opts()
+    };
+    let mut db = Db::open_vfs(vfs.clone(), opts.clone()).expect("open");
+    let mut model = Model::new();
+    for op in 0..ops {
+        let ctx = |what: &str| format!("seed {seed} op {op}: {what}");
+        match rng.gen_range(0..100) {
+            0..=44 => {
+                let (k, v) = (key(&mut rng), value(&mut rng));
+                db.put_with(
+                    &k,
+                    &v,
+                    WriteOptions {
+                        sync: rng.gen_bool(0.05),
+                    },
+                )
+                .expect("put");
+                model.insert(k, v);
+            }
+            45..=54 => {
+                let k = key(&mut rng);
+                db.delete_with(&k, WriteOptions::NO_SYNC).expect("delete");
+                model.remove(&k);
+            }
+            55..=62 => {
+                let mut b = WriteBatch::new();
+                for _ in 0..rng.gen_range(1..20) {
+                    let k = key(&mut rng);
+                    if rng.gen_bool(0.3) {
+                        b.delete(&k);
+                        model.remove(&k);
+                    } else {
+                        let v = value(&mut rng);
+                        b.put(&k, &v);
+                        model.insert(k, v);
+                    }
+                }
+                db.write(b, WriteOptions::NO_SYNC).expect("batch");
+            }
+            63..=82 => {
+                let k = key(&mut rng);
+                assert_eq!(
+                    db.get(&k).expect("get"),
+                    model.get(&k).cloned(),
+                    "{}",
+                    ctx("get")
+                );
+            }
+            83..=90 => {
+                let (lo, hi) = (bound(&mut rng), bound(&mut rng));
+                let want = model_range(&model, &lo, &hi);
+                let limit = rng.gen_range(1..200);
+                if rng.gen_bool(0.5) {
+                    let got: Vec<_> = db
+                        .range::<Vec<u8>, _>((lo.clone(), hi.clone()))
+                        .take(limit)
+                        .map(|r| r.expect("entry"))
+                        .collect();
+                    let want: Vec<_> = want.into_iter().take(limit).collect();
+                    assert_eq!(got, want, "{}", ctx("forward range"));
+                } else {
+                    let got: Vec<_> = db
+                        .range::<Vec<u8>, _>((lo.clone(), hi.clone()))
+                        .rev()
+                        .take(limit)
+                        .map(|r| r.expect("entry"))
+                        .collect();
+                    let want: Vec<_> = want.into_iter().rev().take(limit).collect();
+                    assert_eq!(got, want, "{}", ctx("reverse range"));
+                }
+            }
+            91..=92 => {
+                let p = key(&mut rng);
+                let p = &p[..p.len().min(3)];
+                let got: Vec<_> = db.prefix(p).map(|r| r.expect("entry")).collect();
+                let want: Vec<_> = model
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(p))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                assert_eq!(got, want, "{}", ctx("prefix"));
+            }
+            93..=94 => db.flush().expect("flush"),
+            95 => db.wait_for_background_work().expect("background"),
+            _ => {
+                // Reopen: drop without closing half the time (a crash of the process, not
+                // the machine: every acknowledged write must survive).
+                if rng.gen_bool(0.5) {
+                    db.close().expect("close");
+                }
+                drop(db);
+                db = Db::open_vfs(vfs.clone(), opts.clone()).expect("reopen");
+            }
+        }
+    }
+    // A final full comparison, both directions.
+    let all: Vec<_> = db.iter().map(|r| r.expect("entry")).collect();
+    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(all, want, "seed {seed}: final scan");
+    let rev: Vec<_> = db.iter().rev().map(|r| r.expect("entry")).collect();
+    assert_eq!(rev.len(), want.len(), "seed {seed}: final reverse scan");
+    // Double-ended meeting in the middle yields every entry exactly once.
+    let mut it = db.iter();
+    let mut seen = 0;
+    loop {
+        let a = it.next();
+        let b = it.next_back();
+        seen += a.is_some() as usize + b.is_some() as usize;
+        if a.is_none() && b.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, want.len(), "seed {seed}: double-ended");
+}
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("CAIRN_SEED") {
+        Ok(s) => vec![s.parse().expect("CAIRN_SEED must be a number")],
+        Err(_) => (1..=6).collect(),
+    }
+}
+
+fn ops() -> usize {
+    std::env::var("CAIRN_MODEL_OPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4_000)
+}
+
+#[test]
+fn model_mem_vfs() {
+    for seed in seeds() {
+        run_model(MemVfs::new(), seed, ops());
+    }
+}
+
+#[cfg(not(target_os = "wasi"))]
+#[test]
+fn model_std_vfs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run_model(StdVfs::new(dir.path()).expect("vfs"), 1000, ops() / 2);
+}
