@@ -118,13 +118,14 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, HeaderError> {
         return Err(HeaderError::Corrupt(format!("name length {len}")));
     }
     let name = &h[NAME_AT..NAME_AT + len];
-    let name = core::str::from_utf8(name)
-        .map_err(|_| HeaderError::Corrupt("name is not ASCII".into()))?;
+    let name =
+        core::str::from_utf8(name).map_err(|_| HeaderError::Corrupt("name is not ASCII".into()))?;
     check_name(name).map_err(|e| HeaderError::Corrupt(format!("{e}")))?;
     Ok(Decoded::Used(name.to_owned()))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

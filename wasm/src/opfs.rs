@@ -213,7 +213,12 @@ async fn opfs_root() -> Result<FileSystemDirectoryHandle, OpfsError> {
             )
         })?;
     let storage = scope.navigator().storage();
-    let root = settle(storage.get_directory(), "navigator.storage.getDirectory", None).await?;
+    let root = settle(
+        storage.get_directory(),
+        "navigator.storage.getDirectory",
+        None,
+    )
+    .await?;
     cast(root, "navigator.storage.getDirectory", None)
 }
 
@@ -336,7 +341,8 @@ impl Slot {
 
     /// Writes the header naming `name`, drops any old data, and flushes.
     fn claim(&self, name: &str) -> Result<()> {
-        let fields = header::encode(name).map_err(|e| Error::new(ErrorKind::InvalidName, e.to_string()))?;
+        let fields =
+            header::encode(name).map_err(|e| Error::new(ErrorKind::InvalidName, e.to_string()))?;
         let mut block = vec![0u8; HEADER_LEN as usize];
         block[..FIELDS_LEN].copy_from_slice(&fields);
         // Drop stale data first so that the logical file starts empty.
@@ -849,7 +855,10 @@ impl File for OpfsFile {
     }
 
     fn len(&self) -> Result<u64> {
-        let size = self.handle().get_size().map_err(|e| self.err("getSize", &e))?;
+        let size = self
+            .handle()
+            .get_size()
+            .map_err(|e| self.err("getSize", &e))?;
         // Sizes are integers below 2^53; a used pool file is never shorter than its header.
         Ok((size as u64).saturating_sub(HEADER_LEN))
     }
