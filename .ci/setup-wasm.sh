@@ -10,7 +10,8 @@
 #   - Debian packages chromium and chromium-driver (when /usr/bin/chromium or
 #     /usr/bin/chromedriver is missing);
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock, into
-#     $CACHE/wasm-bindgen-<version> ($CACHE defaults to $HOME/.cache/cairn-ci).
+#     $CACHE/wasm-bindgen ($CACHE defaults to $HOME/.cache/cairn-ci); reinstalled when the
+#     version there differs.
 set -euo pipefail
 
 # shellcheck source=.ci/wasm-env.sh
@@ -44,6 +45,7 @@ if have_version wasm-bindgen && have_version wasm-bindgen-test-runner; then
     step "wasm-bindgen-cli $WASM_BINDGEN_VERSION already installed in $WASM_BINDGEN_ROOT"
 else
     # No --locked: the CLI's own lockfile pins a crate version this registry may lack.
+    # A different version already in the root is replaced by cargo install.
     step "cargo install wasm-bindgen-cli --version $WASM_BINDGEN_VERSION --root $WASM_BINDGEN_ROOT"
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
 fi

@@ -657,16 +657,10 @@ impl OpfsVfs {
         let root = opfs_root().await?;
         let opts = FileSystemRemoveOptions::new();
         opts.set_recursive(true);
-        match settle(
-            root.remove_entry_with_options(dir_name, &opts),
-            "removeEntry",
-            Some(dir_name),
-        )
-        .await
-        {
+        match JsFuture::from(root.remove_entry_with_options(dir_name, &opts)).await {
             Ok(_) => Ok(()),
-            Err(e) if e.message.contains("NotFoundError") => Ok(()),
-            Err(e) => Err(e),
+            Err(e) if js_error_parts(&e).0 == "NotFoundError" => Ok(()),
+            Err(e) => Err(OpfsError::from_js("removeEntry", Some(dir_name), &e)),
         }
     }
 

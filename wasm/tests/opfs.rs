@@ -242,3 +242,58 @@ async fn bad_directory_name_is_rejected() {
     let err = OpfsVfs::mount("../up", 0).await.unwrap_err();
     assert_eq!(err.kind(), OpfsErrorKind::Unavailable);
 }
+
+#[wasm_bindgen_test]
+async fn duplicate_logical_name_is_detected_at_mount() {
+    let dir = "cairn-test-duplicate";
+    clean(dir).await;
+    {
+        let vfs = OpfsVfs::mount(dir, 2).await.unwrap();
+        vfs.create("000009.sst").unwrap();
+        assert_eq!(vfs.free_count(), 1);
+    }
+    // Copy the used pool file's header over the free one.
+    let (a, b) = (
+        raw_handle(dir, "p-0000").await,
+        raw_handle(dir, "p-0001").await,
+    );
+    let (used, free) = if a.get_size().unwrap() > 0.0 {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let mut header = vec![0u8; HEADER_LEN as usize];
+    used.read_with_u8_array_and_options(&mut header, &at(0.0))
+        .unwrap();
+    free.write_with_u8_array_and_options(&header, &at(0.0))
+        .unwrap();
+    free.flush().unwrap();
+    used.close();
+    free.close();
+    let err = OpfsVfs::mount(dir, 0).await.unwrap_err();
+    assert_eq!(err.kind(), OpfsErrorKind::DuplicateName, "{err}");
+    clean(dir).await;
+}
+
+#[wasm_bindgen_test]
+async fn open_file_outlives_the_vfs() {
+    let dir = "cairn-test-outlive";
+    clean(dir).await;
+    let vfs = OpfsVfs::mount(dir, 1).await.unwrap();
+    let f = vfs.create("keep").unwrap();
+    drop(vfs);
+    f.write_at(0, b"abc").unwrap();
+    f.truncate(2).unwrap();
+    assert_eq!(f.read_all().unwrap(), b"ab");
+    f.sync().unwrap();
+    // The file's handle still locks its pool file.
+    assert_eq!(
+        OpfsVfs::mount(dir, 0).await.unwrap_err().kind(),
+        OpfsErrorKind::Locked
+    );
+    drop(f);
+    let vfs = OpfsVfs::mount(dir, 0).await.unwrap();
+    assert_eq!(vfs.open("keep").unwrap().read_all().unwrap(), b"ab");
+    drop(vfs);
+    clean(dir).await;
+}
