@@ -6,13 +6,21 @@
 //! operation is synchronous. It runs only inside a dedicated Web Worker (the only place sync
 //! access handles exist) and needs no `SharedArrayBuffer` and no COOP/COEP headers.
 //!
-//! The crate compiles on every target so that `cargo build --workspace` keeps working, but the
-//! OPFS code only exists on `wasm32`; the pool header codec ([`header`]) is plain Rust.
+//! The crate compiles on every target so that `cargo build --workspace` keeps working (natively
+//! and for WASI), but the OPFS code ([`opfs`]) only exists on `wasm32-unknown-unknown`; the
+//! pool header codec ([`header`]) is plain Rust and is unit-tested natively.
 //!
 //! The full database binding is not here yet; [`opfs_selftest`] is a small export for demos
 //! and smoke tests.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The crate docs link to items that exist only on wasm32-unknown-unknown.
+#![cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
+// Threads on wasm need shared memory, i.e. `+atomics` (on nightly with build-std; stable rustc
+// does not even expose the cfg, and then neither std nor wasm-bindgen can start a thread).
 #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
 compile_error!(
     "cairn-wasm assumes a single-threaded wasm32 target: OpfsVfs holds JS handles that are \
@@ -21,17 +29,17 @@ compile_error!(
 );
 
 pub mod header;
-#[cfg(target_arch = "wasm32")]
-mod opfs;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod opfs;
 
 pub use header::HEADER_LEN;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub use opfs::{OpfsError, OpfsErrorKind, OpfsFile, OpfsVfs};
 
 /// Mounts the pool directory `dir_name`, runs the Vfs conformance suite on it, unmounts it and
 /// returns the number of checks passed. For demos and smoke tests from JavaScript; must run in
 /// a dedicated worker. The directory should hold no database (the suite needs an empty one).
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub async fn opfs_selftest(dir_name: String) -> Result<u32, wasm_bindgen::JsValue> {
     let vfs = OpfsVfs::mount(&dir_name, 4).await?;

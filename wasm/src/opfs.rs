@@ -394,7 +394,7 @@ impl Slot {
 struct Node {
     name: String,
     slot: Rc<Slot>,
-    /// Set when the name was removed while handles were open.
+    /// Set by `remove`: the pool file is freed when the last handle drops.
     removed: Cell<bool>,
     shared: Weak<Shared>,
 }

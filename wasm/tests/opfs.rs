@@ -1,6 +1,6 @@
 //! OPFS Vfs tests; they run in a dedicated worker of headless Chromium
 //! (`.ci/test-browser.sh`, or `cargo test -p cairn-wasm --target wasm32-unknown-unknown`).
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 // Tests may unwrap (the workspace denies it in library code only).
 #![allow(clippy::unwrap_used)]
 
