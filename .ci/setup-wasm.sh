@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs everything the wasm builds and browser tests need. Idempotent: every step is
+# skipped when its result is already present. Works on a fresh Debian machine as root.
+#
+#   .ci/setup-wasm.sh            # install
+#   eval "$(.ci/setup-wasm.sh --print-env)"   # only print the PATH export line
+#
+# Installs:
+#   - rustup targets wasm32-unknown-unknown and wasm32-wasip1;
+#   - Debian packages chromium and chromium-driver (when /usr/bin/chromium or
+#     /usr/bin/chromedriver is missing);
+#   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock, into
+#     $CACHE/wasm-bindgen ($CACHE defaults to $HOME/.cache/cairn-ci); reinstalled when the
+#     version there differs.
+set -euo pipefail
+
+# shellcheck source=.ci/wasm-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/wasm-env.sh"
+
+if [ "${1:-}" = "--print-env" ]; then
+    echo "export PATH=\"$WASM_BINDGEN_ROOT/bin:\$PATH\""
+    exit 0
+fi
+
+step() { echo "==> $*"; }
+
+step "rustup target add wasm32-unknown-unknown wasm32-wasip1"
+rustup target add wasm32-unknown-unknown wasm32-wasip1
+
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    step "chromium and chromedriver already installed: $(/usr/bin/chromium --version 2>/dev/null || echo '?')"
+else
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    step "apt-get update && apt-get install -y chromium chromium-driver"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium chromium-driver
+fi
+
+have_version() {
+    local bin="$WASM_BINDGEN_ROOT/bin/$1"
+    [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qw "$WASM_BINDGEN_VERSION"
+}
+if have_version wasm-bindgen && have_version wasm-bindgen-test-runner; then
+    step "wasm-bindgen-cli $WASM_BINDGEN_VERSION already installed in $WASM_BINDGEN_ROOT"
+else
+    # No --locked: the CLI's own lockfile pins a crate version this registry may lack.
+    # A different version already in the root is replaced by cargo install.
+    step "cargo install wasm-bindgen-cli --version $WASM_BINDGEN_VERSION --root $WASM_BINDGEN_ROOT"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
+fi
+"$WASM_BINDGEN_ROOT/bin/wasm-bindgen" --version
+
+echo "==> done. To use the CLI in your shell:"
+echo "export PATH=\"$WASM_BINDGEN_ROOT/bin:\$PATH\""

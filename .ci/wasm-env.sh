@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# Common environment for the wasm CI scripts; sourced by setup-wasm.sh and test-browser.sh.
+# Computes where the pinned wasm-bindgen CLI lives and puts it on PATH.
+# A fresh login shell may not have rustup's cargo on PATH yet.
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
+fi
+CAIRN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${CACHE:-$HOME/.cache/cairn-ci}"
+# The wasm-bindgen version pinned in Cargo.lock (the CLI must match it exactly).
+WASM_BINDGEN_VERSION="$(awk '
+    $0 == "name = \"wasm-bindgen\"" { found = 1; next }
+    found && /^version = / { gsub(/"/, "", $3); print $3; exit }
+' "$CAIRN_ROOT/Cargo.lock")"
+if [ -z "$WASM_BINDGEN_VERSION" ]; then
+    echo "error: no wasm-bindgen entry in $CAIRN_ROOT/Cargo.lock" >&2
+    exit 1
+fi
+WASM_BINDGEN_ROOT="$CACHE/wasm-bindgen"
+case ":$PATH:" in
+    *":$WASM_BINDGEN_ROOT/bin:"*) ;;
+    *) PATH="$WASM_BINDGEN_ROOT/bin:$PATH" ;;
+esac
+export CAIRN_ROOT CACHE WASM_BINDGEN_VERSION WASM_BINDGEN_ROOT PATH

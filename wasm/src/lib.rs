@@ -1,0 +1,49 @@
+//! Cairn in the browser.
+//!
+//! [`OpfsVfs`] implements [`cairn_vfs::Vfs`] on the Origin Private File System (OPFS) with the
+//! SQLite `opfs-sahpool` pattern: one asynchronous [`OpfsVfs::mount`] opens a
+//! `FileSystemSyncAccessHandle` on every file of a pool directory, and from then on every Vfs
+//! operation is synchronous. It runs only inside a dedicated Web Worker (the only place sync
+//! access handles exist) and needs no `SharedArrayBuffer` and no COOP/COEP headers.
+//!
+//! The crate compiles on every target so that `cargo build --workspace` keeps working (natively
+//! and for WASI), but the OPFS code ([`opfs`]) only exists on `wasm32-unknown-unknown`; the
+//! pool header codec ([`header`]) is plain Rust and is unit-tested natively.
+//!
+//! The full database binding is not here yet; [`opfs_selftest`] is a small export for demos
+//! and smoke tests.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The crate docs link to items that exist only on wasm32-unknown-unknown.
+#![cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
+
+// Threads on wasm need shared memory, i.e. `+atomics` (on nightly with build-std; stable rustc
+// does not even expose the cfg, and then neither std nor wasm-bindgen can start a thread).
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+compile_error!(
+    "cairn-wasm assumes a single-threaded wasm32 target: OpfsVfs holds JS handles that are \
+     neither Send nor Sync and marks them so only because without the `atomics` target \
+     feature no second thread can exist. Build without `-C target-feature=+atomics`."
+);
+
+pub mod header;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod opfs;
+
+pub use header::HEADER_LEN;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub use opfs::{OpfsError, OpfsErrorKind, OpfsFile, OpfsVfs};
+
+/// Mounts the pool directory `dir_name`, runs the Vfs conformance suite on it, unmounts it and
+/// returns the number of checks passed. For demos and smoke tests from JavaScript; must run in
+/// a dedicated worker. The directory should hold no database (the suite needs an empty one).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub async fn opfs_selftest(dir_name: String) -> Result<u32, wasm_bindgen::JsValue> {
+    let vfs = OpfsVfs::mount(&dir_name, 4).await?;
+    let passed = cairn_vfs::conformance::run(&vfs)
+        .map_err(|e| wasm_bindgen::JsValue::from(js_sys::Error::new(&e)))?;
+    u32::try_from(passed).map_err(|_| wasm_bindgen::JsValue::from_str("too many checks"))
+}
