@@ -73,6 +73,9 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
     };
     let mut db = Db::open_vfs(vfs.clone(), opts.clone()).expect("open");
     let mut model = Model::new();
+    // Snapshots held across writes, flushes and compactions, with the model state they saw.
+    // They are dropped before a reopen (a snapshot does not outlive its database handle).
+    let mut snaps: Vec<(cairn::Snapshot<V>, Model)> = Vec::new();
     for op in 0..ops {
         let ctx = |what: &str| format!("seed {seed} op {op}: {what}");
         match rng.gen_range(0..100) {
@@ -151,11 +154,35 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
                     .collect();
                 assert_eq!(got, want, "{}", ctx("prefix"));
             }
-            93..=94 => db.flush().expect("flush"),
+            93 => db.flush().expect("flush"),
+            94 => {
+                if snaps.len() < 4 && rng.gen_bool(0.6) {
+                    snaps.push((db.snapshot(), model.clone()));
+                } else if !snaps.is_empty() {
+                    let i = rng.gen_range(0..snaps.len());
+                    let (snap, seen) = &snaps[i];
+                    for _ in 0..20 {
+                        let k = key(&mut rng);
+                        assert_eq!(
+                            snap.get(&k).expect("snapshot get"),
+                            seen.get(&k).cloned(),
+                            "{}",
+                            ctx("snapshot get")
+                        );
+                    }
+                    let got: Vec<_> = snap.iter().map(|r| r.expect("entry")).collect();
+                    let want: Vec<_> = seen.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    assert_eq!(got, want, "{}", ctx("snapshot scan"));
+                    if rng.gen_bool(0.5) {
+                        snaps.swap_remove(i);
+                    }
+                }
+            }
             95 => db.wait_for_background_work().expect("background"),
             _ => {
                 // Reopen: drop without closing half the time (a crash of the process, not
                 // the machine: every acknowledged write must survive).
+                snaps.clear();
                 if rng.gen_bool(0.5) {
                     db.close().expect("close");
                 }
@@ -164,6 +191,7 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
             }
         }
     }
+    snaps.clear();
     // A final full comparison, both directions.
     let all: Vec<_> = db.iter().map(|r| r.expect("entry")).collect();
     let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -187,7 +215,7 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
 fn seeds() -> Vec<u64> {
     match std::env::var("CAIRN_SEED") {
         Ok(s) => vec![s.parse().expect("CAIRN_SEED must be a number")],
-        Err(_) => (1..=6).collect(),
+        Err(_) => (1..=8).collect(),
     }
 }
 
@@ -195,7 +223,7 @@ fn ops() -> usize {
     std::env::var("CAIRN_MODEL_OPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4_000)
+        .unwrap_or(12_500)
 }
 
 #[test]
