@@ -218,6 +218,7 @@ impl<F: File> TableBuilder<F> {
     /// properties.
     pub fn finish(mut self) -> Result<TableProperties> {
         self.flush_data_block()?;
+        self.props.largest_key = self.last_key.clone();
         if let Some(handle) = self.pending_index.take() {
             short_successor(&self.last_key, &mut self.sep_buf);
             self.handle_buf.clear();
