@@ -100,12 +100,15 @@ pub struct BlockCache {
 
 impl core::fmt::Debug for BlockCache {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("BlockCache").field("stats", &self.stats()).finish()
+        f.debug_struct("BlockCache")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
 fn shard_of(file_number: u64, offset: u64) -> usize {
-    let h = (file_number.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ offset).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let h = (file_number.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ offset)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     (h >> (64 - SHARD_BITS)) as usize
 }
 
@@ -134,7 +137,11 @@ impl BlockCache {
             Some(Arc::clone(&e.block))
         });
         drop(shard);
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
@@ -187,9 +194,11 @@ impl BlockCache {
 
     fn adjust_used(&self, before: usize, after: usize) {
         if after >= before {
-            self.used.fetch_add((after - before) as u64, Ordering::Relaxed);
+            self.used
+                .fetch_add((after - before) as u64, Ordering::Relaxed);
         } else {
-            self.used.fetch_sub((before - after) as u64, Ordering::Relaxed);
+            self.used
+                .fetch_sub((before - after) as u64, Ordering::Relaxed);
         }
     }
 
@@ -247,13 +256,17 @@ impl BlockCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::table::block::BlockBuilder;
 
     fn block(n: usize) -> Arc<Block> {
         let mut b = BlockBuilder::new(16);
-        b.add(&crate::key::encode(b"k", 1, crate::key::Kind::Put), &alloc::vec![7u8; n]);
+        b.add(
+            &crate::key::encode(b"k", 1, crate::key::Kind::Put),
+            &alloc::vec![7u8; n],
+        );
         Arc::new(Block::new(b.finish().to_vec(), 0, 0).unwrap())
     }
 
@@ -278,7 +291,10 @@ mod tests {
         let hot = (2u64, 0u64);
         cache.insert(hot.0, hot.1, block(900));
         for i in 0..2000u64 {
-            assert!(cache.get(hot.0, hot.1).is_some(), "hot block evicted at {i}");
+            assert!(
+                cache.get(hot.0, hot.1).is_some(),
+                "hot block evicted at {i}"
+            );
             cache.insert(3, i * 1000, block(900));
         }
         // Replacing a key does not leak budget; erase_table empties.

@@ -143,7 +143,13 @@ impl Block {
     /// Validates `contents` as a block (the trailer and restart array are in bounds and the
     /// restart offsets increase). `file_number` and `offset` only name the block in errors.
     pub fn new(contents: Vec<u8>, file_number: u64, offset: u64) -> Result<Block> {
-        let bad = |detail: String| Err(Error::corruption(table_file_name(file_number), Some(offset), detail));
+        let bad = |detail: String| {
+            Err(Error::corruption(
+                table_file_name(file_number),
+                Some(offset),
+                detail,
+            ))
+        };
         let len = contents.len();
         if len < 4 {
             return bad(format!("block of {len} bytes is too short"));
@@ -163,7 +169,9 @@ impl Block {
             let in_bounds = (r as usize) < restarts_offset || (r == 0 && restarts_offset == 0);
             let increasing = prev.is_none_or(|p| r > p);
             if !in_bounds || !increasing {
-                return bad(format!("block restart point {i} ({r}) out of order or bounds"));
+                return bad(format!(
+                    "block restart point {i} ({r}) out of order or bounds"
+                ));
             }
             prev = Some(r);
         }
@@ -285,9 +293,9 @@ impl BlockIter {
             Err(e) => return self.fail(e),
         };
         if shared > self.key.len() {
-            let e = self
-                .block
-                .corruption(format!("block entry at {off} shares more than the previous key"));
+            let e = self.block.corruption(format!(
+                "block entry at {off} shares more than the previous key"
+            ));
             return self.fail(e);
         }
         let kstart = off + header;
@@ -295,7 +303,9 @@ impl BlockIter {
         self.key.truncate(shared);
         self.key.extend_from_slice(&self.block.data[kstart..vstart]);
         if self.key.len() < TRAILER_LEN {
-            let e = self.block.corruption(format!("block entry at {off} has a key shorter than 8 bytes"));
+            let e = self.block.corruption(format!(
+                "block entry at {off} has a key shorter than 8 bytes"
+            ));
             return self.fail(e);
         }
         self.value = (vstart, vstart + vlen);
@@ -392,7 +402,9 @@ impl InternalIterator for BlockIter {
             self.parse_next()?;
             if !self.valid {
                 // The entry before `original` vanished: the block is inconsistent.
-                let e = self.block.corruption("block entries do not chain to the previous entry");
+                let e = self
+                    .block
+                    .corruption("block entries do not chain to the previous entry");
                 return self.fail(e);
             }
             if self.next_off >= original {
@@ -411,6 +423,7 @@ impl InternalIterator for BlockIter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::key::Kind;
@@ -542,7 +555,11 @@ mod tests {
                 bytes[l - 4..].copy_from_slice(&n.to_le_bytes());
                 for i in 0..n as usize {
                     let p = l - 4 - 4 * (n as usize - i);
-                    let r = if i == 0 { 0 } else { rng.gen_range(0..(l as u32 / 2)) };
+                    let r = if i == 0 {
+                        0
+                    } else {
+                        rng.gen_range(0..(l as u32 / 2))
+                    };
                     bytes[p..p + 4].copy_from_slice(&r.to_le_bytes());
                 }
             }

@@ -156,6 +156,7 @@ impl BloomFilter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use alloc::format;
@@ -186,7 +187,10 @@ mod tests {
             }
         }
         let rate = fp as f64 / n as f64;
-        std::println!("bloom false-positive rate at 10 bits/key: {:.4}%", rate * 100.0);
+        std::println!(
+            "bloom false-positive rate at 10 bits/key: {:.4}%",
+            rate * 100.0
+        );
         assert!(rate <= 0.012, "false-positive rate {rate}");
         // Also short binary keys, a different distribution.
         let mut b = FilterBuilder::new(10);
@@ -194,9 +198,14 @@ mod tests {
             b.add(&i.to_be_bytes());
         }
         let f = BloomFilter::new(b.finish());
-        let fp = (n..2 * n).filter(|i| f.may_contain(&i.to_be_bytes())).count();
+        let fp = (n..2 * n)
+            .filter(|i| f.may_contain(&i.to_be_bytes()))
+            .count();
         let rate = fp as f64 / n as f64;
-        std::println!("bloom false-positive rate (4-byte keys): {:.4}%", rate * 100.0);
+        std::println!(
+            "bloom false-positive rate (4-byte keys): {:.4}%",
+            rate * 100.0
+        );
         assert!(rate <= 0.012, "false-positive rate {rate}");
     }
 

@@ -8,7 +8,9 @@ use core::cmp::Ordering;
 
 use super::block::BlockBuilder;
 use super::bloom::FilterBuilder;
-use super::format::{write_block, BlockHandle, Footer, TableProperties, BLOCK_TRAILER_LEN, FOOTER_LEN};
+use super::format::{
+    write_block, BlockHandle, Footer, TableProperties, BLOCK_TRAILER_LEN, FOOTER_LEN,
+};
 use crate::error::{Error, Result};
 use crate::key::{self, Kind, MAX_SEQUENCE, TRAILER_LEN};
 use crate::options::Options;
@@ -75,7 +77,8 @@ pub struct TableBuilder<F: File> {
 impl<F: File> TableBuilder<F> {
     /// A builder writing into `file` (expected empty) from offset 0.
     pub fn new(file: Arc<F>, opts: TableOptions) -> Self {
-        let filter = (opts.bloom_bits_per_key > 0).then(|| FilterBuilder::new(opts.bloom_bits_per_key));
+        let filter =
+            (opts.bloom_bits_per_key > 0).then(|| FilterBuilder::new(opts.bloom_bits_per_key));
         let prefix_filter = match opts.prefix_len {
             Some(n) if n > 0 && opts.bloom_bits_per_key > 0 => {
                 Some(FilterBuilder::new(opts.bloom_bits_per_key))
@@ -126,7 +129,9 @@ impl<F: File> TableBuilder<F> {
                 "table keys must be added in strictly increasing internal-key order",
             )));
         }
-        if ikey.len() as u64 + value.len() as u64 + self.data_block.size_estimate() as u64 >= u64::from(u32::MAX) - 64 {
+        if ikey.len() as u64 + value.len() as u64 + self.data_block.size_estimate() as u64
+            >= u64::from(u32::MAX) - 64
+        {
             return Err(Error::InvalidArgument(format!(
                 "entry of {} bytes too large for a block",
                 ikey.len() + value.len()
@@ -319,6 +324,7 @@ pub fn short_successor(start: &[u8], out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

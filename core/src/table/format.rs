@@ -133,14 +133,22 @@ impl Footer {
 /// Appends `contents` as a stored block (possibly compressed) plus its trailer to `out`.
 /// Compresses with LZ4 when `compress` is set and it saves at least 12.5%. `scratch` is a
 /// reusable buffer. Returns the stored size (the handle's `size`).
-pub fn write_block(contents: &[u8], compress: bool, scratch: &mut Vec<u8>, out: &mut Vec<u8>) -> u64 {
+pub fn write_block(
+    contents: &[u8],
+    compress: bool,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> u64 {
     let mut kind = COMPRESSION_NONE;
     let mut payload: &[u8] = contents;
     if compress && contents.len() >= 64 && contents.len() <= MAX_UNCOMPRESSED_BLOCK {
         scratch.clear();
         put_varint(scratch, contents.len() as u64);
         let header = scratch.len();
-        scratch.resize(header + lz4_flex::block::get_maximum_output_size(contents.len()), 0);
+        scratch.resize(
+            header + lz4_flex::block::get_maximum_output_size(contents.len()),
+            0,
+        );
         if let Ok(n) = lz4_flex::block::compress_into(contents, &mut scratch[header..]) {
             scratch.truncate(header + n);
             if scratch.len() <= contents.len() - contents.len() / 8 {
@@ -160,8 +168,14 @@ pub fn write_block(contents: &[u8], compress: bool, scratch: &mut Vec<u8>, out: 
 
 /// Reads the block at `handle`, which must end at or before `limit`; checks the CRC and
 /// decompresses. Returns the block contents.
-pub fn read_block<F: File>(file: &F, file_number: u64, handle: BlockHandle, limit: u64) -> Result<Vec<u8>> {
-    let corrupt = |d: String| Error::corruption(table_file_name(file_number), Some(handle.offset), d);
+pub fn read_block<F: File>(
+    file: &F,
+    file_number: u64,
+    handle: BlockHandle,
+    limit: u64,
+) -> Result<Vec<u8>> {
+    let corrupt =
+        |d: String| Error::corruption(table_file_name(file_number), Some(handle.offset), d);
     let end = handle
         .offset
         .checked_add(handle.size)
@@ -175,7 +189,8 @@ pub fn read_block<F: File>(file: &F, file_number: u64, handle: BlockHandle, limi
             )))
         }
     }
-    let size = usize::try_from(handle.size).map_err(|_| corrupt(String::from("block too large")))?;
+    let size =
+        usize::try_from(handle.size).map_err(|_| corrupt(String::from("block too large")))?;
     let mut buf = alloc::vec![0u8; size + BLOCK_TRAILER_LEN];
     file.read_exact_at(handle.offset, &mut buf)?;
     let stored = get_u32(&buf, size + 1).unwrap_or(0);
@@ -189,14 +204,19 @@ pub fn read_block<F: File>(file: &F, file_number: u64, handle: BlockHandle, limi
         }
         COMPRESSION_LZ4 => {
             let payload = &buf[..size];
-            let (ulen, n) = get_varint(payload).ok_or_else(|| corrupt(String::from("bad compressed length")))?;
+            let (ulen, n) = get_varint(payload)
+                .ok_or_else(|| corrupt(String::from("bad compressed length")))?;
             if ulen > MAX_UNCOMPRESSED_BLOCK as u64 {
-                return Err(corrupt(format!("compressed block claims {ulen} bytes uncompressed")));
+                return Err(corrupt(format!(
+                    "compressed block claims {ulen} bytes uncompressed"
+                )));
             }
             let mut out = alloc::vec![0u8; ulen as usize];
             match lz4_flex::block::decompress_into(&payload[n..], &mut out) {
                 Ok(got) if got == out.len() => Ok(out),
-                Ok(got) => Err(corrupt(format!("block decompressed to {got} bytes, expected {ulen}"))),
+                Ok(got) => Err(corrupt(format!(
+                    "block decompressed to {got} bytes, expected {ulen}"
+                ))),
                 Err(e) => Err(corrupt(format!("lz4 decompression failed: {e}"))),
             }
         }

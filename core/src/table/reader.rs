@@ -55,7 +55,12 @@ impl<F: File> Table<F> {
     /// Opens a table: reads and validates the footer, index block, filters and properties.
     /// A filter block that fails its checksum is dropped (lookups stay correct, only slower);
     /// [`Table::verify`] reports it.
-    pub fn open(file: Arc<F>, file_number: u64, file_size: u64, cache: Option<Arc<BlockCache>>) -> Result<Table<F>> {
+    pub fn open(
+        file: Arc<F>,
+        file_number: u64,
+        file_size: u64,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Table<F>> {
         let name = table_file_name(file_number);
         let actual = file.len()?;
         if actual < file_size {
@@ -134,7 +139,9 @@ impl<F: File> Table<F> {
     /// meaningful when `prefix.len()` equals the `prefix_len` the table was built with;
     /// otherwise (or without a prefix filter) answers true.
     pub fn may_contain_prefix(&self, prefix: &[u8]) -> bool {
-        self.prefix_filter.as_ref().is_none_or(|f| f.may_contain(prefix))
+        self.prefix_filter
+            .as_ref()
+            .is_none_or(|f| f.may_contain(prefix))
     }
 
     /// True when the table has a prefix filter.
@@ -151,7 +158,9 @@ impl<F: File> Table<F> {
         let handle = match BlockHandle::decode(index_value) {
             Some((h, n)) if n == index_value.len() => h,
             _ => {
-                return Err(self.corruption(Some(self.footer.index.offset), "bad block handle in index"))
+                return Err(
+                    self.corruption(Some(self.footer.index.offset), "bad block handle in index")
+                )
             }
         };
         if let Some(cache) = &self.cache {
@@ -186,7 +195,11 @@ impl<F: File> Table<F> {
         it.seek(&target)?;
         if it.valid() && key::user_key(it.key()) == user_key {
             let k = it.key();
-            return Ok(Some((key::kind_byte(k), key::sequence(k), it.value().to_vec())));
+            return Ok(Some((
+                key::kind_byte(k),
+                key::sequence(k),
+                it.value().to_vec(),
+            )));
         }
         Ok(None)
     }
@@ -209,7 +222,10 @@ impl<F: File> Table<F> {
         let mut report = VerifyReport::default();
         let f = &*self.file;
         let limit = self.footer_offset;
-        for h in [self.footer.filter, self.footer.prefix_filter].into_iter().flatten() {
+        for h in [self.footer.filter, self.footer.prefix_filter]
+            .into_iter()
+            .flatten()
+        {
             read_block(f, self.file_number, h, limit)?;
             report.bytes_read += h.end() - h.offset;
         }
@@ -224,12 +240,18 @@ impl<F: File> Table<F> {
         while index.valid() {
             let handle = match BlockHandle::decode(index.value()) {
                 Some((h, n)) if n == index.value().len() => h,
-                _ => return Err(self.corruption(Some(self.footer.index.offset), "bad block handle in index")),
+                _ => {
+                    return Err(self
+                        .corruption(Some(self.footer.index.offset), "bad block handle in index"))
+                }
             };
             if handle.offset != prev_end {
                 return Err(self.corruption(
                     Some(handle.offset),
-                    format!("data block at {} does not follow the previous one (ends at {prev_end})", handle.offset),
+                    format!(
+                        "data block at {} does not follow the previous one (ends at {prev_end})",
+                        handle.offset
+                    ),
                 ));
             }
             prev_end = handle.end();
@@ -250,18 +272,25 @@ impl<F: File> Table<F> {
                 it.next()?;
             }
             if key::compare(&last, index.key()) == Ordering::Greater {
-                return Err(self.corruption(Some(handle.offset), "block's keys exceed its index key"));
+                return Err(
+                    self.corruption(Some(handle.offset), "block's keys exceed its index key")
+                );
             }
             report.data_blocks += 1;
             report.bytes_read += handle.end() - handle.offset;
             index.next()?;
         }
-        if report.entries != self.props.num_entries || report.data_blocks != self.props.num_data_blocks {
+        if report.entries != self.props.num_entries
+            || report.data_blocks != self.props.num_data_blocks
+        {
             return Err(self.corruption(
                 Some(self.footer.properties.offset),
                 format!(
                     "properties count {} entries in {} blocks, found {} in {}",
-                    self.props.num_entries, self.props.num_data_blocks, report.entries, report.data_blocks
+                    self.props.num_entries,
+                    self.props.num_data_blocks,
+                    report.entries,
+                    report.data_blocks
                 ),
             ));
         }
