@@ -95,12 +95,17 @@ impl<F: File> Table<F> {
                 ),
             ));
         }
-        let load_filter = |h: Option<BlockHandle>| {
-            h.and_then(|h| read_block(&*file, file_number, h, footer_offset).ok())
-                .map(BloomFilter::new)
+        // A damaged filter is dropped (answers stay correct); I/O errors are reported.
+        let load_filter = |h: Option<BlockHandle>| -> Result<Option<BloomFilter>> {
+            let Some(h) = h else { return Ok(None) };
+            match read_block(&*file, file_number, h, footer_offset) {
+                Ok(data) => Ok(Some(BloomFilter::new(data))),
+                Err(Error::Corruption { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
         };
-        let filter = load_filter(footer.filter);
-        let prefix_filter = load_filter(footer.prefix_filter);
+        let filter = load_filter(footer.filter)?;
+        let prefix_filter = load_filter(footer.prefix_filter)?;
         Ok(Table {
             file,
             file_number,
