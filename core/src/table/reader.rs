@@ -441,11 +441,17 @@ impl<F: File> InternalIterator for TableIter<F> {
     }
 
     fn next(&mut self) -> Result<()> {
+        if !self.valid() {
+            return Ok(());
+        }
         self.data_op(|d| d.next())?;
         self.skip_empty_forward()
     }
 
     fn prev(&mut self) -> Result<()> {
+        if !self.valid() {
+            return Ok(());
+        }
         self.data_op(|d| d.prev())?;
         self.skip_empty_backward()
     }
