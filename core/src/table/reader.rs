@@ -140,13 +140,18 @@ impl<F: File> Table<F> {
         self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
     }
 
-    /// False only if the table certainly holds no user key starting with `prefix`. Only
-    /// meaningful when `prefix.len()` equals the `prefix_len` the table was built with;
-    /// otherwise (or without a prefix filter) answers true.
+    /// False only if the table certainly holds no user key starting with `prefix`. Uses the
+    /// prefix filter when the table has one and `prefix` is at least as long as the table's
+    /// prefix length (a longer prefix is checked by its first `prefix_len` bytes); answers
+    /// true otherwise.
     pub fn may_contain_prefix(&self, prefix: &[u8]) -> bool {
-        self.prefix_filter
-            .as_ref()
-            .is_none_or(|f| f.may_contain(prefix))
+        let (Some(f), Some(n)) = (&self.prefix_filter, self.props.prefix_len) else {
+            return true;
+        };
+        match usize::try_from(n).ok().and_then(|n| prefix.get(..n)) {
+            Some(p) => f.may_contain(p),
+            None => true,
+        }
     }
 
     /// True when the table has a prefix filter.

@@ -251,10 +251,24 @@ fn round_trip_against_model() {
         for (k, _) in &m {
             assert!(table.may_contain(key::user_key(k)));
             if let Some(n) = o.prefix_len {
-                if key::user_key(k).len() >= n {
-                    assert!(table.may_contain_prefix(&key::user_key(k)[..n]));
+                let uk = key::user_key(k);
+                if uk.len() >= n {
+                    assert!(table.may_contain_prefix(&uk[..n]));
+                    assert!(table.may_contain_prefix(uk));
                 }
+                // Shorter prefixes cannot be ruled out.
+                assert!(table.may_contain_prefix(&uk[..uk.len().min(n - 1)]));
             }
+        }
+        if let (Some(n), true) = (o.prefix_len, o.bloom_bits_per_key > 0) {
+            let absent = (0..2000u32)
+                .filter(|i| table.may_contain_prefix(&i.to_be_bytes()[4 - n..]))
+                .filter(|i| {
+                    !m.iter()
+                        .any(|e| key::user_key(&e.0).starts_with(&i.to_be_bytes()[4 - n..]))
+                })
+                .count();
+            assert!(absent < 200, "{absent} prefix false positives");
         }
         if o.bloom_bits_per_key > 0 {
             let absent = (0..2000)
