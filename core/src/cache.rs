@@ -256,6 +256,7 @@ impl BlockCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::table::block::BlockBuilder;

@@ -423,6 +423,7 @@ impl InternalIterator for BlockIter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::key::Kind;
@@ -548,7 +549,7 @@ mod tests {
             let len = rng.gen_range(0..200);
             let mut bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
             // Make a plausible trailer half of the time so decoding gets exercised.
-            if len >= 8 && rng.gen_bool(0.5) {
+            if len >= 16 && rng.gen_bool(0.5) {
                 let n = rng.gen_range(1..3u32);
                 let l = bytes.len();
                 bytes[l - 4..].copy_from_slice(&n.to_le_bytes());

@@ -240,6 +240,7 @@ impl<F: File> TableBuilder<F> {
         };
         let prefix_filter = match self.prefix_filter.take() {
             Some(f) => {
+                self.props.prefix_len = self.opts.prefix_len.map(|n| n as u64);
                 let h = self.emit_raw(&f.finish());
                 self.props.filter_bytes += h.size + BLOCK_TRAILER_LEN as u64;
                 Some(h)
@@ -324,6 +325,7 @@ pub fn short_successor(start: &[u8], out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -253,6 +253,8 @@ pub struct TableProperties {
     pub filter_bytes: u64,
     /// Size of the whole table file.
     pub file_size: u64,
+    /// The key prefix length of the prefix filter, if the table has one.
+    pub prefix_len: Option<u64>,
 }
 
 impl TableProperties {

@@ -14,11 +14,10 @@
 //! Every block is stored as `contents ++ compression_type(u8) ++ crc32(contents ++ type)`.
 //! The byte-level description is in `docs/FORMAT-sstable.md`.
 //!
-//! - [`block`] — the block format, [`BlockBuilder`] and [`Block`]/[`BlockIter`];
-//! - [`bloom`] — bloom filters;
-//! - [`format`] — block handles, block trailer, footer, [`TableProperties`];
-//! - [`builder`] — [`TableBuilder`];
-//! - [`reader`] — [`Table`] and its [`TableIter`].
+//! Modules: [`block`] (the block format, [`BlockBuilder`], [`Block`], [`BlockIter`]),
+//! [`bloom`] (bloom filters), [`format`] (block handles, block trailer, footer,
+//! [`TableProperties`]), [`builder`] ([`TableBuilder`]) and [`reader`] ([`Table`] and its
+//! [`TableIter`]).
 
 pub mod block;
 pub mod bloom;
@@ -27,6 +26,7 @@ pub mod format;
 pub mod reader;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 pub use block::{table_file_name, Block, BlockBuilder, BlockIter};

@@ -95,12 +95,17 @@ impl<F: File> Table<F> {
                 ),
             ));
         }
-        let load_filter = |h: Option<BlockHandle>| {
-            h.and_then(|h| read_block(&*file, file_number, h, footer_offset).ok())
-                .map(BloomFilter::new)
+        // A damaged filter is dropped (answers stay correct); I/O errors are reported.
+        let load_filter = |h: Option<BlockHandle>| -> Result<Option<BloomFilter>> {
+            let Some(h) = h else { return Ok(None) };
+            match read_block(&*file, file_number, h, footer_offset) {
+                Ok(data) => Ok(Some(BloomFilter::new(data))),
+                Err(Error::Corruption { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
         };
-        let filter = load_filter(footer.filter);
-        let prefix_filter = load_filter(footer.prefix_filter);
+        let filter = load_filter(footer.filter)?;
+        let prefix_filter = load_filter(footer.prefix_filter)?;
         Ok(Table {
             file,
             file_number,
@@ -135,13 +140,18 @@ impl<F: File> Table<F> {
         self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
     }
 
-    /// False only if the table certainly holds no user key starting with `prefix`. Only
-    /// meaningful when `prefix.len()` equals the `prefix_len` the table was built with;
-    /// otherwise (or without a prefix filter) answers true.
+    /// False only if the table certainly holds no user key starting with `prefix`. Uses the
+    /// prefix filter when the table has one and `prefix` is at least as long as the table's
+    /// prefix length (a longer prefix is checked by its first `prefix_len` bytes); answers
+    /// true otherwise.
     pub fn may_contain_prefix(&self, prefix: &[u8]) -> bool {
-        self.prefix_filter
-            .as_ref()
-            .is_none_or(|f| f.may_contain(prefix))
+        let (Some(f), Some(n)) = (&self.prefix_filter, self.props.prefix_len) else {
+            return true;
+        };
+        match usize::try_from(n).ok().and_then(|n| prefix.get(..n)) {
+            Some(p) => f.may_contain(p),
+            None => true,
+        }
     }
 
     /// True when the table has a prefix filter.
@@ -436,11 +446,17 @@ impl<F: File> InternalIterator for TableIter<F> {
     }
 
     fn next(&mut self) -> Result<()> {
+        if !self.valid() {
+            return Ok(());
+        }
         self.data_op(|d| d.next())?;
         self.skip_empty_forward()
     }
 
     fn prev(&mut self) -> Result<()> {
+        if !self.valid() {
+            return Ok(());
+        }
         self.data_op(|d| d.prev())?;
         self.skip_empty_backward()
     }
