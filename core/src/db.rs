@@ -990,10 +990,11 @@ impl<V: Vfs + Clone> Db<V> {
         self.iter_at(range, None, self.visible_seq, Direction::Forward)
     }
 
-    /// Reads up to `limit` entries (and at most about `max_bytes`) of `range` at `seq`,
-    /// continuing strictly after `after` (forward) or before it (reverse). The native and
-    /// browser iterators page through large scans with this, so that no lock is held between
-    /// pages; a snapshot keeps the pages consistent.
+    /// Reads up to `limit` entries (stopping early once about `max_bytes` are gathered) of
+    /// `range` at `seq`, continuing strictly after `after` (forward) or before it (reverse).
+    /// Returns the page and whether the range is exhausted. The native and browser iterators
+    /// page through large scans with this, so that no lock is held between pages; a snapshot
+    /// keeps the pages consistent.
     #[allow(clippy::too_many_arguments)]
     pub fn scan_page(
         &self,
@@ -1004,7 +1005,7 @@ impl<V: Vfs + Clone> Db<V> {
         after: Option<&[u8]>,
         limit: usize,
         max_bytes: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, bool)> {
         let range = match (after, direction) {
             (Some(a), Direction::Forward) => (Bound::Excluded(a), range.1),
             (Some(a), Direction::Reverse) => (range.0, Bound::Excluded(a)),
@@ -1013,17 +1014,17 @@ impl<V: Vfs + Clone> Db<V> {
         let mut it = self.iter_at(range, prefix, seq, direction)?;
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        while out.len() < limit && bytes < max_bytes {
+        while out.len() < limit.max(1) && bytes < max_bytes {
             match it.next() {
                 Some(Ok((k, v))) => {
                     bytes += k.len() + v.len() + 32;
                     out.push((k, v));
                 }
                 Some(Err(e)) => return Err(e),
-                None => break,
+                None => return Ok((out, true)),
             }
         }
-        Ok(out)
+        Ok((out, false))
     }
 
     /// Picks the next background job, if any, and reserves its inputs. The caller runs it

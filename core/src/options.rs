@@ -21,9 +21,11 @@ pub struct Options {
     pub create_if_missing: bool,
     /// Fail with `AlreadyExists` if the directory already holds a database. Default `false`.
     pub error_if_exists: bool,
-    /// Largest accepted key in bytes; longer keys are `KeyTooLarge`. Default 64 KiB.
+    /// Largest accepted key in bytes; longer keys are `KeyTooLarge`. Default 64 KiB, at most
+    /// 1 MiB.
     pub max_key_size: usize,
-    /// Largest accepted value in bytes; longer values are `ValueTooLarge`. Default 64 MiB.
+    /// Largest accepted value in bytes; longer values are `ValueTooLarge`. Default and
+    /// maximum 64 MiB.
     pub max_value_size: usize,
     /// Bytes of writes the active memtable takes before it is frozen and flushed to an
     /// SSTable. Larger means fewer, larger L0 tables and more memory. Default 64 MiB
@@ -121,11 +123,14 @@ impl Options {
                 what,
             )))
         };
-        if self.max_key_size == 0 || self.max_key_size > (1 << 30) {
-            return bad("max_key_size must be in 1..=1 GiB");
+        // An entry must fit in one SSTable block, whose decoded size is capped
+        // (`table::format::MAX_UNCOMPRESSED_BLOCK`) so corrupt lengths cannot allocate
+        // unboundedly.
+        if self.max_key_size == 0 || self.max_key_size > (1 << 20) {
+            return bad("max_key_size must be in 1 B..=1 MiB");
         }
-        if self.max_value_size > (1 << 31) {
-            return bad("max_value_size must be at most 2 GiB");
+        if self.max_value_size > (64 << 20) {
+            return bad("max_value_size must be at most 64 MiB");
         }
         if self.write_buffer_size < 4096 {
             return bad("write_buffer_size must be at least 4 KiB");

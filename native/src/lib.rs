@@ -644,7 +644,7 @@ impl<V: Vfs + Clone> Iter<V> {
         }
     }
 
-    fn page(&self, direction: Direction) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn page(&self, direction: Direction) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, bool)> {
         let after = match direction {
             Direction::Forward => self.front_last.as_deref(),
             Direction::Reverse => self.back_last.as_deref(),
@@ -670,10 +670,8 @@ impl<V: Vfs + Clone> Iterator for Iter<V> {
         }
         if self.front.is_empty() && !self.front_done {
             match self.page(Direction::Forward) {
-                Ok(p) => {
-                    if p.len() < PAGE_ENTRIES {
-                        self.front_done = true;
-                    }
+                Ok((p, exhausted)) => {
+                    self.front_done = exhausted;
                     self.front.extend(p);
                 }
                 Err(e) => {
@@ -700,10 +698,8 @@ impl<V: Vfs + Clone> DoubleEndedIterator for Iter<V> {
         }
         if self.back.is_empty() && !self.back_done {
             match self.page(Direction::Reverse) {
-                Ok(p) => {
-                    if p.len() < PAGE_ENTRIES {
-                        self.back_done = true;
-                    }
+                Ok((p, exhausted)) => {
+                    self.back_done = exhausted;
                     self.back.extend(p);
                 }
                 Err(e) => {
