@@ -52,6 +52,9 @@ pub struct Frozen {
     pub first_wal: u64,
 }
 
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// A pinned read point: reads and iterators at a snapshot see exactly the writes committed
 /// before it, while writes, flushes and compactions go on. Release it with
 /// [`Db::release_snapshot`] so compaction can drop the versions it pins.
@@ -1005,7 +1008,7 @@ impl<V: Vfs + Clone> Db<V> {
         after: Option<&[u8]>,
         limit: usize,
         max_bytes: usize,
-    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, bool)> {
+    ) -> Result<(Vec<Entry>, bool)> {
         let range = match (after, direction) {
             (Some(a), Direction::Forward) => (Bound::Excluded(a), range.1),
             (Some(a), Direction::Reverse) => (range.0, Bound::Excluded(a)),

@@ -644,7 +644,7 @@ impl<V: Vfs + Clone> Iter<V> {
         }
     }
 
-    fn page(&self, direction: Direction) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, bool)> {
+    fn page(&self, direction: Direction) -> Result<(Vec<core_db::Entry>, bool)> {
         let after = match direction {
             Direction::Forward => self.front_last.as_deref(),
             Direction::Reverse => self.back_last.as_deref(),
