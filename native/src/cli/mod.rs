@@ -108,8 +108,11 @@ enum Command {
         /// Database directory.
         db: PathBuf,
     },
-    /// Read every block of every table and check every checksum; replay the WALs without
-    /// changing them. Exit code 5 on corruption, naming the file and offset.
+    /// Check every checksum of every table block and WAL record, changing nothing.
+    ///
+    /// Reads every block of every live table (checksums, block encoding, key order, agreement
+    /// with the manifest) and replays every live WAL without truncating anything. Takes the
+    /// database lock. Exit code 5 on corruption, naming the file and byte offset.
     Verify {
         /// Database directory.
         db: PathBuf,

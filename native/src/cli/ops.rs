@@ -246,7 +246,7 @@ pub fn stats(ctx: &Ctx, path: &Path, exact: bool) -> Result<()> {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "level  runs  tables        size     entries  tombstones     logical        seq range"
+        "level  runs  tables        size     entries  tombstones uncompressed       seq range"
     );
     let mut total = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut sorted_runs = 0u64;
@@ -310,7 +310,7 @@ pub fn stats(ctx: &Ctx, path: &Path, exact: bool) -> Result<()> {
     );
     let _ = writeln!(
         o,
-        "  compression          {} (logical key+value bytes / table bytes)",
+        "  compression          {} (uncompressed internal keys + values / table bytes)",
         ratio(total.4, total.1)
     );
     if total.2 > 0 {
@@ -342,15 +342,19 @@ pub fn stats(ctx: &Ctx, path: &Path, exact: bool) -> Result<()> {
         let _ = writeln!(o, "exact (--scan)");
         let _ = writeln!(
             o,
-            "  live keys            {live} ({})",
+            "  live keys            {live} ({} of keys + values)",
             human_bytes(live_bytes)
         );
         let _ = writeln!(
             o,
-            "  space amplification  {} (logical bytes in tables / live logical bytes)",
-            ratio(total.4, live_bytes)
+            "  space amplification  {} table entries per live key",
+            ratio(total.2, live)
         );
-        let _ = writeln!(o, "  entries per live key {}", ratio(total.2, live));
+        let _ = writeln!(
+            o,
+            "  disk per live byte   {} (table bytes / live key + value bytes)",
+            ratio(total.1, live_bytes)
+        );
     }
     close(&db, path)?;
     let mut out = std::io::stdout().lock();
