@@ -70,6 +70,19 @@ done
 same "native-written and wasi-written databases hold the same entries" \
     "$WORK/native-written.native.txt" "$WORK/wasi-written.native.txt"
 
+# A second WASI runtime: Node's node:wasi reads the Wasmtime-written database the same way.
+if command -v node >/dev/null 2>&1; then
+    DB=$WORK/wasi-written
+    if WASI_DIRS="$WORK" node --no-warnings scripts/node-wasi-run.mjs "$WASM" --quiet verify "$DB" >/dev/null 2>"$WORK/node.err" \
+        && WASI_DIRS="$WORK" node --no-warnings scripts/node-wasi-run.mjs "$WASM" export "$DB" "$WORK/node.txt" >/dev/null 2>>"$WORK/node.err"; then
+        same "node:wasi verifies and exports the Wasmtime-written database identically" "$WORK/wasi-written.native.txt" "$WORK/node.txt"
+    else
+        fail "node:wasi verify/export"; sed 's/^/      /' "$WORK/node.err" | tail -10
+    fi
+else
+    echo "SKIP  node:wasi (node not installed)"
+fi
+
 # Corruption written natively is reported by the WASI build with the same exit code (5).
 DB=$WORK/native-written
 SST=$(ls "$DB" | grep '\.sst$' | head -1)
