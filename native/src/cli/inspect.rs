@@ -70,6 +70,15 @@ fn describe_ikey(ikey: &[u8], ctx: &Ctx) -> String {
     }
 }
 
+/// Describes an index separator: a user key with the seek trailer (kind 0xFF, largest
+/// sequence) when the builder shortened it, or a full internal key.
+fn describe_separator(ikey: &[u8], ctx: &Ctx) -> String {
+    if ikey.len() >= key::TRAILER_LEN && key::kind_byte(ikey) == Kind::SEEK {
+        return format!("{} (separator)", show(key::user_key(ikey), ctx.format));
+    }
+    describe_ikey(ikey, ctx)
+}
+
 // ---------------------------------------------------------------------------------------
 // dump-wal
 
@@ -215,7 +224,7 @@ pub fn dump_sst(ctx: &Ctx, path: &Path, summary: bool, limit: Option<u64>) -> Re
     let raw = props.raw_key_bytes + props.raw_value_bytes;
     let _ = writeln!(
         o,
-        "bytes      keys {} + values {} = {} logical; data blocks {} ({} blocks, {:.2}x compression), index {}, filters {}",
+        "bytes      internal keys {} + values {} = {} uncompressed; data blocks {} ({} blocks, {:.2}x compression), index {}, filters {}",
         human_bytes(props.raw_key_bytes),
         human_bytes(props.raw_value_bytes),
         human_bytes(raw),
@@ -323,10 +332,10 @@ pub fn dump_sst(ctx: &Ctx, path: &Path, summary: bool, limit: Option<u64>) -> Re
         };
         writeln!(
             out,
-            "  block {i} @{} stored {} B + {BLOCK_TRAILER_LEN} B trailer, {compression}, {entries} entries, last key <= {}",
+            "  block {i} @{} stored {} B + {BLOCK_TRAILER_LEN} B trailer, {compression}, {entries} entries, keys <= {}",
             h.offset,
             h.size,
-            describe_ikey(it.key(), ctx)
+            describe_separator(it.key(), ctx)
         )
         .io_ctx(out_ctx)?;
         i += 1;
