@@ -1,0 +1,518 @@
+//! Commands that go through the engine (`cairn::Db`): put, get, delete, scan, stats, compact,
+//! import, export.
+
+use super::codec::{hex_decode, hex_encode, human_bytes, parse_arg, show};
+use super::error::{CliError, DbContext, IoContext, Result};
+use super::progress::{bar, spinner, Unit};
+use super::Ctx;
+use cairn::{Db, Options, WriteBatch, WriteOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+/// A key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
+/// Opens an existing database (never creates one). `threads`: run flush and compaction on
+/// background threads (native only) instead of inline.
+pub fn open_existing(path: &Path, threads: bool) -> Result<Db> {
+    let opts = Options {
+        create_if_missing: false,
+        background_threads: if threads { 2 } else { 0 },
+        ..Options::default()
+    };
+    Db::open_with(path, opts).ctx(|| format!("cannot open {}", path.display()))
+}
+
+/// Opens a database, creating it if missing.
+pub fn open_or_create(path: &Path, threads: bool) -> Result<Db> {
+    let opts = Options {
+        create_if_missing: true,
+        background_threads: if threads { 2 } else { 0 },
+        ..Options::default()
+    };
+    Db::open_with(path, opts).ctx(|| format!("cannot open or create {}", path.display()))
+}
+
+/// Closes `db`, reporting a failed final sync.
+pub fn close(db: &Db, path: &Path) -> Result<()> {
+    db.close().ctx(|| format!("closing {}", path.display()))
+}
+
+fn stdout_ctx() -> String {
+    String::from("writing to stdout")
+}
+
+pub fn put(ctx: &Ctx, path: &Path, key: &str, value: &str) -> Result<()> {
+    let key = parse_arg(key, ctx.hex, "KEY")?;
+    let value = parse_arg(value, ctx.hex, "VALUE")?;
+    let db = open_or_create(path, false)?;
+    db.put(&key, &value).ctx(|| String::from("put"))?;
+    close(&db, path)
+}
+
+pub fn get(ctx: &Ctx, path: &Path, key: &str) -> Result<()> {
+    let key = parse_arg(key, ctx.hex, "KEY")?;
+    let db = open_existing(path, false)?;
+    let value = db.get(&key).ctx(|| String::from("get"))?;
+    close(&db, path)?;
+    match value {
+        Some(v) => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", show(&v, ctx.format)).io_ctx(stdout_ctx)
+        }
+        None => Err(CliError::KeyNotFound),
+    }
+}
+
+pub fn delete(ctx: &Ctx, path: &Path, key: &str) -> Result<()> {
+    let key = parse_arg(key, ctx.hex, "KEY")?;
+    let db = open_existing(path, false)?;
+    db.delete(&key).ctx(|| String::from("delete"))?;
+    close(&db, path)
+}
+
+/// What `scan` prints.
+#[derive(Debug)]
+pub struct ScanSpec {
+    pub db: PathBuf,
+    pub prefix: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub reverse: bool,
+    pub limit: Option<u64>,
+    pub keys_only: bool,
+    pub count: bool,
+}
+
+/// The key range `[lo, hi)` covering `from`, `to` and `prefix` together.
+fn scan_bounds(
+    prefix: Option<&[u8]>,
+    from: Option<Vec<u8>>,
+    to: Option<Vec<u8>>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let mut lo = from;
+    let mut hi = to;
+    if let Some(p) = prefix {
+        if lo.as_deref().is_none_or(|l| l < p) {
+            lo = Some(p.to_vec());
+        }
+        if let Some(succ) = cairn_core::db::prefix_successor(p) {
+            if hi.as_deref().is_none_or(|h| h > succ.as_slice()) {
+                hi = Some(succ);
+            }
+        }
+    }
+    (
+        lo.map_or(Bound::Unbounded, Bound::Included),
+        hi.map_or(Bound::Unbounded, Bound::Excluded),
+    )
+}
+
+pub fn scan(ctx: &Ctx, spec: &ScanSpec) -> Result<()> {
+    let prefix = spec
+        .prefix
+        .as_deref()
+        .map(|p| parse_arg(p, ctx.hex, "--prefix"))
+        .transpose()?;
+    let from = spec
+        .from
+        .as_deref()
+        .map(|p| parse_arg(p, ctx.hex, "--from"))
+        .transpose()?;
+    let to = spec
+        .to
+        .as_deref()
+        .map(|p| parse_arg(p, ctx.hex, "--to"))
+        .transpose()?;
+    let db = open_existing(&spec.db, false)?;
+    let iter = match (&prefix, &from, &to) {
+        (Some(p), None, None) => db.prefix(p),
+        _ => db.range::<Vec<u8>, _>(scan_bounds(prefix.as_deref(), from, to)),
+    };
+    let iter: Box<dyn Iterator<Item = cairn::Result<Entry>>> = if spec.reverse {
+        Box::new(iter.rev())
+    } else {
+        Box::new(iter)
+    };
+    let limit = spec.limit.unwrap_or(u64::MAX);
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut n = 0u64;
+    for entry in iter {
+        if n >= limit {
+            break;
+        }
+        let (k, v) = entry.ctx(|| format!("scanning {}", spec.db.display()))?;
+        n += 1;
+        if spec.count {
+            continue;
+        }
+        if spec.keys_only {
+            writeln!(out, "{}", show(&k, ctx.format)).io_ctx(stdout_ctx)?;
+        } else {
+            writeln!(out, "{}\t{}", show(&k, ctx.format), show(&v, ctx.format))
+                .io_ctx(stdout_ctx)?;
+        }
+    }
+    if spec.count {
+        writeln!(out, "{n}").io_ctx(stdout_ctx)?;
+    }
+    out.flush().io_ctx(stdout_ctx)?;
+    drop(out);
+    close(&db, &spec.db)
+}
+
+/// Files in the database directory by kind: (count, bytes).
+#[derive(Debug, Default)]
+struct DirInventory {
+    wal: (u64, u64),
+    sst: (u64, u64),
+    manifest: (u64, u64),
+    other: (u64, u64),
+}
+
+fn inventory(path: &Path) -> Result<DirInventory> {
+    let mut inv = DirInventory::default();
+    let rd = std::fs::read_dir(path).io_ctx(|| format!("listing {}", path.display()))?;
+    for entry in rd {
+        let entry = entry.io_ctx(|| format!("listing {}", path.display()))?;
+        let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let slot = if name.ends_with(".wal") {
+            &mut inv.wal
+        } else if name.ends_with(".sst") {
+            &mut inv.sst
+        } else if name.starts_with("MANIFEST-") || name.starts_with("CURRENT-") {
+            &mut inv.manifest
+        } else {
+            &mut inv.other
+        };
+        slot.0 += 1;
+        slot.1 += len;
+    }
+    Ok(inv)
+}
+
+fn ratio(a: u64, b: u64) -> String {
+    if b == 0 {
+        String::from("n/a")
+    } else {
+        format!("{:.2}", a as f64 / b as f64)
+    }
+}
+
+pub fn stats(ctx: &Ctx, path: &Path, exact: bool) -> Result<()> {
+    let db = open_existing(path, false)?;
+    let s = db.stats();
+    let v = db.version();
+    let rec = db.recovery_report();
+    let inv = inventory(path)?;
+    let mut o = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(o, "database      {}", path.display());
+    let _ = writeln!(
+        o,
+        "files         {} tables {}, {} WAL {}, manifest+current {} files {}, other {}",
+        inv.sst.0,
+        human_bytes(inv.sst.1),
+        inv.wal.0,
+        human_bytes(inv.wal.1),
+        inv.manifest.0,
+        human_bytes(inv.manifest.1),
+        inv.other.0
+    );
+    let table_max_seq = v.all_tables().map(|(_, t)| t.max_seq).max().unwrap_or(0);
+    let table_min_seq = v.all_tables().map(|(_, t)| t.min_seq).min().unwrap_or(0);
+    let _ = writeln!(
+        o,
+        "sequence      last {} | in tables {}..={} | in memtables (unflushed) {}",
+        s.last_sequence,
+        table_min_seq,
+        table_max_seq,
+        s.last_sequence.saturating_sub(table_max_seq)
+    );
+    let _ = writeln!(
+        o,
+        "memtables     active {}, frozen {}; recovery replayed {} WAL file(s), {} record(s){}",
+        human_bytes(s.memtable_bytes),
+        s.immutable_memtables,
+        rec.wal_files,
+        rec.wal_records,
+        rec.torn_wal_tail
+            .as_ref()
+            .map(|(f, off, why)| format!(", dropped a torn tail of {f} at {off} ({why})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "level  runs  tables        size     entries  tombstones uncompressed       seq range"
+    );
+    let mut total = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut sorted_runs = 0u64;
+    let mut last_level_bytes = 0u64;
+    for level in 0..v.num_levels() {
+        let tables = v.tables_at(level);
+        let runs = if level == 0 {
+            v.l0.len() as u64
+        } else {
+            u64::from(!tables.is_empty())
+        };
+        sorted_runs += runs;
+        let bytes: u64 = tables.iter().map(|t| t.size).sum();
+        let entries: u64 = tables.iter().map(|t| t.entries).sum();
+        let tombs: u64 = tables.iter().map(|t| t.tombstones).sum();
+        let raw: u64 = tables.iter().map(|t| t.raw_bytes).sum();
+        if !tables.is_empty() {
+            last_level_bytes = bytes;
+        }
+        total.0 += tables.len() as u64;
+        total.1 += bytes;
+        total.2 += entries;
+        total.3 += tombs;
+        total.4 += raw;
+        let seqs = if tables.is_empty() {
+            String::from("-")
+        } else {
+            format!(
+                "{}..={}",
+                tables.iter().map(|t| t.min_seq).min().unwrap_or(0),
+                tables.iter().map(|t| t.max_seq).max().unwrap_or(0)
+            )
+        };
+        let _ = writeln!(
+            o,
+            "L{level:<5}{runs:>5}{:>8}{:>12}{entries:>12}{tombs:>12}{:>12}  {seqs:>15}",
+            tables.len(),
+            human_bytes(bytes),
+            human_bytes(raw)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "total  {sorted_runs:>5}{:>8}{:>12}{:>12}{:>12}{:>12}",
+        total.0,
+        human_bytes(total.1),
+        total.2,
+        total.3,
+        human_bytes(total.4)
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(o, "estimates");
+    let _ = writeln!(
+        o,
+        "  space amplification  {} (bytes of all tables / bytes of the last non-empty level)",
+        ratio(total.1, last_level_bytes)
+    );
+    let _ = writeln!(
+        o,
+        "  read amplification   {sorted_runs} sorted run(s) a point lookup may probe (bloom filters skip most)"
+    );
+    let _ = writeln!(
+        o,
+        "  compression          {} (uncompressed internal keys + values / table bytes)",
+        ratio(total.4, total.1)
+    );
+    if total.2 > 0 {
+        let _ = writeln!(
+            o,
+            "  garbage              {:.1}% of table entries are tombstones",
+            100.0 * total.3 as f64 / total.2 as f64
+        );
+    }
+    let _ = writeln!(
+        o,
+        "cache         {} in block cache, {} hits / {} misses since open",
+        human_bytes(s.cache_bytes),
+        s.cache_hits,
+        s.cache_misses
+    );
+    if exact {
+        let pb = bar(total.2, "scanning", Unit::Items, ctx.quiet);
+        let (mut live, mut live_bytes) = (0u64, 0u64);
+        for entry in db.iter() {
+            let (k, val) = entry.ctx(|| String::from("scanning"))?;
+            live += 1;
+            live_bytes += (k.len() + val.len()) as u64;
+            if live.is_multiple_of(4096) {
+                pb.set_position(live);
+            }
+        }
+        pb.finish_and_clear();
+        let _ = writeln!(o, "exact (--scan)");
+        let _ = writeln!(
+            o,
+            "  live keys            {live} ({} of keys + values)",
+            human_bytes(live_bytes)
+        );
+        let _ = writeln!(
+            o,
+            "  space amplification  {} table entries per live key",
+            ratio(total.2, live)
+        );
+        let _ = writeln!(
+            o,
+            "  disk per live byte   {} (table bytes / live key + value bytes)",
+            ratio(total.1, live_bytes)
+        );
+    }
+    close(&db, path)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(o.as_bytes()).io_ctx(stdout_ctx)
+}
+
+pub fn compact(ctx: &Ctx, path: &Path) -> Result<()> {
+    let db = open_existing(path, true)?;
+    let before = db.stats();
+    let pb = spinner("compacting", ctx.quiet);
+    let t = std::time::Instant::now();
+    let r = db.compact_range(None, None);
+    pb.finish_and_clear();
+    r.ctx(|| format!("compacting {}", path.display()))?;
+    let after = db.stats();
+    close(&db, path)?;
+    let tables = |s: &cairn::Stats| s.levels.iter().map(|l| l.tables).sum::<u64>();
+    println!(
+        "compacted in {:.2}s: {} tables ({}) -> {} tables ({})",
+        t.elapsed().as_secs_f64(),
+        tables(&before),
+        human_bytes(before.table_bytes),
+        tables(&after),
+        human_bytes(after.table_bytes)
+    );
+    Ok(())
+}
+
+/// The first line `export` writes; `import` skips lines starting with `#`.
+pub const EXPORT_HEADER: &str = "# cairn export v1: hex(key)<TAB>hex(value) per line";
+
+/// Parses one import line: `Some((key, value))`, `None` for blank and comment lines.
+fn parse_line(line: &str) -> std::result::Result<Option<Entry>, String> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let (k, v) = line
+        .split_once('\t')
+        .ok_or_else(|| String::from("expected hex(key)<TAB>hex(value)"))?;
+    let key = hex_decode(k.as_bytes()).ok_or_else(|| String::from("key is not valid hex"))?;
+    let value = hex_decode(v.as_bytes()).ok_or_else(|| String::from("value is not valid hex"))?;
+    Ok(Some((key, value)))
+}
+
+pub fn import(ctx: &Ctx, path: &Path, file: &Path) -> Result<()> {
+    let (reader, len): (Box<dyn BufRead>, u64) = if file.as_os_str() == "-" {
+        (Box::new(BufReader::new(std::io::stdin().lock())), 0)
+    } else {
+        let f = std::fs::File::open(file).io_ctx(|| format!("cannot open {}", file.display()))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(BufReader::with_capacity(1 << 20, f)), len)
+    };
+    let db = open_or_create(path, true)?;
+    let pb = bar(len, "importing", Unit::Bytes, ctx.quiet || len == 0);
+    let t = std::time::Instant::now();
+    let mut batch = WriteBatch::new();
+    let mut batch_bytes = 0usize;
+    let (mut entries, mut read) = (0u64, 0u64);
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.io_ctx(|| format!("reading {}", file.display()))?;
+        read += line.len() as u64 + 1;
+        let Some((k, v)) = parse_line(&line)
+            .map_err(|why| CliError::Usage(format!("{}:{}: {why}", file.display(), i + 1)))?
+        else {
+            continue;
+        };
+        batch_bytes += k.len() + v.len();
+        batch.put(&k, &v);
+        entries += 1;
+        if batch.len() >= 1024 || batch_bytes >= (1 << 20) {
+            let b = std::mem::take(&mut batch);
+            db.write(b, WriteOptions::NO_SYNC)
+                .ctx(|| format!("{}:{}: writing", file.display(), i + 1))?;
+            batch_bytes = 0;
+            pb.set_position(read);
+        }
+    }
+    if !batch.is_empty() {
+        db.write(batch, WriteOptions::NO_SYNC)
+            .ctx(|| String::from("writing"))?;
+    }
+    db.sync().ctx(|| String::from("syncing"))?;
+    pb.finish_and_clear();
+    close(&db, path)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "imported {entries} entries ({}) in {secs:.2}s ({:.0} entries/s)",
+        human_bytes(read),
+        entries as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+pub fn export(ctx: &Ctx, path: &Path, file: &Path) -> Result<()> {
+    let db = open_existing(path, false)?;
+    let estimate: u64 = db.version().all_tables().map(|(_, t)| t.entries).sum();
+    let to_stdout = file.as_os_str() == "-";
+    let sink: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(file).io_ctx(|| format!("cannot create {}", file.display()))?,
+        )
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, sink);
+    let what = || format!("writing {}", file.display());
+    let pb = bar(estimate, "exporting", Unit::Items, ctx.quiet || to_stdout);
+    writeln!(out, "{EXPORT_HEADER}").io_ctx(what)?;
+    let mut n = 0u64;
+    for entry in db.iter() {
+        let (k, v) = entry.ctx(|| format!("reading {}", path.display()))?;
+        writeln!(out, "{}\t{}", hex_encode(&k), hex_encode(&v)).io_ctx(what)?;
+        n += 1;
+        if n.is_multiple_of(4096) {
+            pb.set_position(n);
+        }
+    }
+    out.flush().io_ctx(what)?;
+    drop(out);
+    pb.finish_and_clear();
+    close(&db, path)?;
+    if !to_stdout {
+        println!("exported {n} entries to {}", file.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_lines_parse_and_reject_garbage() {
+        assert_eq!(parse_line("").ok(), Some(None));
+        assert_eq!(parse_line(EXPORT_HEADER).ok(), Some(None));
+        assert_eq!(
+            parse_line("6b\t76\r").ok(),
+            Some(Some((b"k".to_vec(), b"v".to_vec())))
+        );
+        assert_eq!(
+            parse_line("6b\t").ok(),
+            Some(Some((b"k".to_vec(), Vec::new())))
+        );
+        assert!(parse_line("6b").is_err());
+        assert!(parse_line("6x\t00").is_err());
+        assert!(parse_line("6b\t0").is_err());
+    }
+
+    #[test]
+    fn scan_bounds_intersect_prefix_and_range() {
+        let (lo, hi) = scan_bounds(Some(b"ab"), Some(b"a".to_vec()), Some(b"b".to_vec()));
+        assert_eq!(lo, Bound::Included(b"ab".to_vec()));
+        assert_eq!(hi, Bound::Excluded(b"ac".to_vec()));
+        let (lo, hi) = scan_bounds(Some(b"ab"), Some(b"abc".to_vec()), Some(b"abd".to_vec()));
+        assert_eq!(lo, Bound::Included(b"abc".to_vec()));
+        assert_eq!(hi, Bound::Excluded(b"abd".to_vec()));
+        let (lo, hi) = scan_bounds(None, None, None);
+        assert_eq!((lo, hi), (Bound::Unbounded, Bound::Unbounded));
+    }
+}
