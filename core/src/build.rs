@@ -91,6 +91,7 @@ fn finish<F: cairn_vfs::File>(number: u64, b: TableBuilder<F>) -> Result<TableMe
         max_seq: p.max_seq,
         entries: p.num_entries,
         tombstones: p.num_tombstones,
-        raw_bytes: p.raw_key_bytes + p.raw_value_bytes,
+        raw_bytes: (p.raw_key_bytes + p.raw_value_bytes)
+            .saturating_sub(p.num_entries * crate::key::TRAILER_LEN as u64),
     })
 }

@@ -489,7 +489,37 @@ impl<V: Vfs + Clone> Db<V> {
             mem_first_wal = next_file;
         }
 
-        // 4. A new WAL for new writes, then a fresh manifest snapshot recording it all.
+        // 4. Recovered writes go straight into level-0 tables: WALs never pile up across
+        //    opens, and the next recovery starts from tables. A crash here leaves orphan
+        //    tables (removed by the next open) and the WALs, replayed again.
+        if !mem.is_empty() {
+            imm.push_back(Arc::new(Frozen {
+                mem: Arc::new(core::mem::take(&mut mem)),
+                first_wal: mem_first_wal,
+            }));
+        }
+        while let Some(frozen) = imm.pop_front() {
+            let number = next_file;
+            next_file += 1;
+            let out = FlushJob::new(vfs.clone(), opts.clone(), frozen.clone(), number, Vec::new())
+                .run()?;
+            if let Some(meta) = out.meta {
+                let edit = VersionEdit {
+                    added: alloc::vec![AddedTable {
+                        level: 0,
+                        run: version.max_run_id() + 1,
+                        meta,
+                    }],
+                    ..VersionEdit::default()
+                };
+                version = version
+                    .apply(&edit)
+                    .map_err(|e| Error::corruption("recovery", None, e.0))?;
+            }
+            flushed_seq = flushed_seq.max(frozen.mem.max_seq().unwrap_or(0));
+        }
+
+        // 5. A new WAL for new writes, then a fresh manifest snapshot recording it all.
         let wal_number = next_file;
         next_file += 1;
         let wal_file = vfs.create(&wal::file_name(wal_number))?;
