@@ -77,7 +77,11 @@ fn check_structure(v: &Version) {
 /// Invariants of a settled tree (no background work left).
 fn check_settled(v: &Version, o: &Options) {
     check_structure(v);
-    assert!(v.l0.len() < o.l0_compaction_trigger, "L0 runs {}", v.l0.len());
+    assert!(
+        v.l0.len() < o.l0_compaction_trigger,
+        "L0 runs {}",
+        v.l0.len()
+    );
     let t = level_targets(v, o);
     let last = v.num_levels() - 1;
     for level in 1..last {
