@@ -500,19 +500,25 @@ fn pick_level(version: &Version, level: usize, reservations: &[Reservation]) -> 
 /// A manual compaction of the tables of `level` overlapping `[start, end]` towards the last
 /// level: they are merged into the next level below that holds tables overlapping them, or
 /// into the last level if none does (levels in between hold none of their keys, so skipping
-/// them keeps newer data above older). `None` if there is nothing to do at that level, or if
-/// running jobs hold what it needs (try again after they finish).
+/// them keeps newer data above older). At the last level, tables whose tombstones no
+/// snapshot needs any more are rewritten one at a time to drop them. `None` if there is
+/// nothing to do at that level, or if running jobs hold what it needs (try again after they
+/// finish).
 pub fn pick_manual(
     version: &Version,
     _opts: &Options,
     start: Option<&[u8]>,
     end: Option<&[u8]>,
     level: usize,
+    snapshots: &[u64],
     reservations: &[Reservation],
 ) -> Option<Picked> {
     let last = version.num_levels() - 1;
-    if level >= last {
+    if level > last {
         return None;
+    }
+    if level == last {
+        return pick_bottom_cleanup(version, start, end, snapshots, reservations);
     }
     let mut inputs: Vec<Arc<TableMeta>> = version
         .tables_at(level)
@@ -554,6 +560,37 @@ pub fn pick_manual(
         output_run: 0,
         trivial_move: false,
         reason: format!("manual compaction of L{level}"),
+        version: Arc::new(version.clone()),
+    })
+}
+
+/// The last step of a manual compaction: one table of the last level in `[start, end]`
+/// whose tombstones can all be dropped now (every entry is older than the oldest snapshot),
+/// rewritten in place. The rewrite leaves no tombstones, so repeating this ends.
+fn pick_bottom_cleanup(
+    version: &Version,
+    start: Option<&[u8]>,
+    end: Option<&[u8]>,
+    snapshots: &[u64],
+    reservations: &[Reservation],
+) -> Option<Picked> {
+    let last = version.num_levels() - 1;
+    if output_busy(reservations, last) {
+        return None;
+    }
+    let oldest_snapshot = snapshots.iter().copied().min().unwrap_or(u64::MAX);
+    let t = version.levels.get(last - 1)?.iter().find(|t| {
+        t.overlaps(start, end)
+            && t.tombstones > 0
+            && t.max_seq <= oldest_snapshot
+            && !reserved(reservations, t.number)
+    })?;
+    Some(Picked {
+        inputs: alloc::vec![(last, alloc::vec![t.clone()])],
+        output_level: last,
+        output_run: 0,
+        trivial_move: false,
+        reason: format!("manual cleanup of L{last}"),
         version: Arc::new(version.clone()),
     })
 }

@@ -1302,6 +1302,7 @@ impl<V: Vfs + Clone> Db<V> {
             start,
             end,
             from_level,
+            &self.snapshot_sequences(),
             &self.reservations(),
         )?;
         Some(self.start_compaction(picked))
