@@ -16,7 +16,9 @@
 //! data, space amplification stays near 1.11 at any size.
 //!
 //! Work is chosen by **score**, highest first:
-//! - level 0 scores `runs / l0_compaction_trigger`. At 1 or more, the oldest runs are merged
+//! - level 0 scores `runs / l0_compaction_trigger`, or more when its bytes pass
+//!   `l0_max_space_percent` of the biggest level (a space bound for small databases with
+//!   big memtables). At 1 or more, the oldest runs are merged
 //!   (with the overlapping tables of the output level) into the base level, or into the first
 //!   non-empty level above it. When that is not possible because the output level is busy
 //!   with another compaction, adjacent L0 runs of similar size are merged into one L0 run
@@ -293,11 +295,14 @@ pub fn max_leveled_compactions(opts: &Options) -> usize {
 pub fn scores(version: &Version, opts: &Options) -> Vec<(f64, usize)> {
     let targets = level_targets(version, opts);
     let mut scores: Vec<(f64, usize)> = Vec::new();
-    scores.push((
-        version.l0.len() as f64 / opts.l0_compaction_trigger as f64,
-        0,
-    ));
     let last = version.num_levels() - 1;
+    let mut l0 = version.l0.len() as f64 / opts.l0_compaction_trigger as f64;
+    if opts.l0_max_space_percent > 0 && !version.l0.is_empty() {
+        let biggest = (1..=last).map(|l| version.level_size(l)).max().unwrap_or(0);
+        let budget = (biggest as f64 * opts.l0_max_space_percent as f64 / 100.0).max(1.0);
+        l0 = l0.max(version.level_size(0) as f64 / budget);
+    }
+    scores.push((l0, 0));
     let base_target = targets.target(targets.base_level).max(1) as f64;
     for level in 1..last {
         let size = version.level_size(level);

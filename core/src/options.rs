@@ -68,6 +68,13 @@ pub struct Options {
     /// unbounded read amplification; smooth slowdown normally keeps L0 far below it).
     /// Default 36.
     pub l0_stop_trigger: usize,
+    /// L0 is also merged down once its bytes exceed this percent of the biggest level below
+    /// it, even with fewer than `l0_compaction_trigger` runs. This bounds the space that
+    /// overwritten data in L0 can waste, which matters when the memtable is large compared
+    /// with the database (below ~1 GiB with the defaults); for larger databases the run count
+    /// decides. Lower means less space amplification and more write amplification for small
+    /// databases; 0 disables the rule. Default 10.
+    pub l0_max_space_percent: u64,
     /// Size-tiered merging of L0 runs: starting from the newest run, the next older run joins
     /// the merge while its size is at most `(100 + l0_tier_size_ratio) %` of the runs taken so
     /// far, so only runs of similar size are merged and big runs are not rewritten for small
@@ -135,6 +142,7 @@ impl Default for Options {
             l0_compaction_trigger: 4,
             l0_slowdown_trigger: 12,
             l0_stop_trigger: 36,
+            l0_max_space_percent: 10,
             l0_tier_size_ratio: 20,
             level_size_multiplier: 10,
             base_level_size: 256 << 20,

@@ -20,13 +20,14 @@ fn opts() -> Options {
     }
 }
 
-/// A bijection on `0..n` (for odd multipliers and power-of-two n it is exact; for other n we
-/// walk the cycle), used to write keys in a scrambled but deterministic order.
+/// A bijection on `0..n` (a bijection on the next power of two, walked until it lands in
+/// range), used to write keys in a scrambled but deterministic order.
 fn scramble(i: u64, n: u64) -> u64 {
     let mut x = i;
     loop {
-        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (x >> 29);
-        x %= n.next_power_of_two();
+        // Both steps are bijections on k-bit values.
+        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (n.next_power_of_two() - 1);
+        x ^= x >> 7;
         if x < n {
             return x;
         }

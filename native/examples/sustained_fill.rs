@@ -57,7 +57,10 @@ fn scramble(i: u64, n: u64) -> u64 {
     let m = n.next_power_of_two();
     let mut x = i;
     loop {
-        x = (x.wrapping_mul(0x9E37_79B9_7F4A_7C15 | 1) ^ (x >> 17)) & (m - 1);
+        // Multiplying by an odd number and xor-shifting right are both bijections on
+        // k-bit values, so cycle walking visits every index once.
+        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (m - 1);
+        x ^= x >> 7;
         if x < n {
             return x;
         }
