@@ -216,11 +216,7 @@ pub fn pending_compaction_bytes(version: &Version, opts: &Options) -> u64 {
         if size > target && (target > 0 || size > 0) {
             let excess = size - target;
             let next = targets.target(level + 1).max(1);
-            let fanout = if target == 0 {
-                1
-            } else {
-                (next / target).max(1)
-            };
+            let fanout = next.checked_div(target).unwrap_or(1).max(1);
             total = total.saturating_add(excess.saturating_mul(fanout + 1));
             carried = excess;
         } else {
