@@ -219,6 +219,14 @@ pub struct Stats {
     pub table_bytes: u64,
     /// Logical bytes (key + value) of all live table entries.
     pub table_raw_bytes: u64,
+    /// The level L0 is merged into (dynamic level sizing).
+    pub base_level: u64,
+    /// Estimated bytes compaction must still rewrite to bring every level within target.
+    pub pending_compaction_bytes: u64,
+    /// Compactions picked that moved tables down without rewriting them.
+    pub trivial_moves: u64,
+    /// Size-tiered merges of L0 runs picked.
+    pub l0_merges: u64,
 }
 
 /// Per-level figures in [`Stats`].
@@ -234,6 +242,10 @@ pub struct LevelStats {
     pub compaction_read: u64,
     /// Bytes written by compactions into this level (flushes for level 0).
     pub compaction_written: u64,
+    /// Target bytes of the level (0 for L0 and for levels above the base level).
+    pub target_bytes: u64,
+    /// Sorted runs in the level (L0: its runs; below: 1 when non-empty).
+    pub runs: u64,
 }
 
 /// The engine.
@@ -1084,6 +1096,11 @@ impl<V: Vfs + Clone> Db<V> {
             }
         }
         let picked = compaction::pick(&self.version, &self.opts, &self.reservations())?;
+        if picked.trivial_move {
+            self.stats.trivial_moves += 1;
+        } else if picked.output_level == 0 {
+            self.stats.l0_merges += 1;
+        }
         Some(self.start_compaction(picked))
     }
 
@@ -1319,6 +1336,7 @@ impl<V: Vfs + Clone> Db<V> {
             start,
             end,
             from_level,
+            &self.snapshot_sequences(),
             &self.reservations(),
         )?;
         Some(self.start_compaction(picked))
@@ -1363,11 +1381,21 @@ impl<V: Vfs + Clone> Db<V> {
                 ..LevelStats::default()
             });
         }
+        let targets = compaction::level_targets(&self.version, &self.opts);
         for (level, ls) in s.levels.iter_mut().enumerate() {
             let tables = self.version.tables_at(level);
             ls.tables = tables.len() as u64;
             ls.bytes = tables.iter().map(|t| t.size).sum();
+            ls.target_bytes = targets.target(level);
+            ls.runs = if level == 0 {
+                self.version.l0.len() as u64
+            } else {
+                u64::from(!tables.is_empty())
+            };
         }
+        s.base_level = targets.base_level as u64;
+        s.pending_compaction_bytes =
+            compaction::pending_compaction_bytes(&self.version, &self.opts);
         s.levels[0].compaction_written += s.flush_bytes;
         s.table_bytes = self.version.all_tables().map(|(_, t)| t.size).sum();
         s.table_raw_bytes = self.version.all_tables().map(|(_, t)| t.raw_bytes).sum();

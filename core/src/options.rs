@@ -54,19 +54,67 @@ pub struct Options {
     pub max_open_tables: usize,
     /// The manifest is rewritten as a snapshot once it grows past this. Default 4 MiB.
     pub max_manifest_size: u64,
-    /// Target size of an SSTable written by compaction. Default 64 MiB.
+    /// Target size of an SSTable written by compaction: an output table is cut at the first
+    /// user-key boundary after it reaches this size. Smaller tables make each leveled
+    /// compaction step smaller (smoother background I/O) but mean more files. Default 64 MiB.
     pub target_table_size: u64,
-    /// L0 sorted runs at which L0 is compacted. Default 4.
+    /// L0 sorted runs at which L0 is compacted (score 1). L0 is first merged into the base
+    /// level; while that is not possible (the base level is busy) adjacent L0 runs of similar
+    /// size are merged into one run (size-tiered). Lower means fewer runs for reads to check,
+    /// higher means less write amplification. Default 4.
     pub l0_compaction_trigger: usize,
-    /// L0 sorted runs at which writes start to be slowed down smoothly. Default 12.
+    /// L0 sorted runs at which writes start to be slowed down (the delay grows linearly with
+    /// the runs up to `l0_stop_trigger`). Default 12.
     pub l0_slowdown_trigger: usize,
-    /// L0 sorted runs at which writes stop until compaction catches up (memory guard).
+    /// L0 sorted runs at which writes stop until compaction catches up (a guard against
+    /// unbounded read amplification; smooth slowdown normally keeps L0 far below it).
     /// Default 36.
     pub l0_stop_trigger: usize,
-    /// Size ratio between adjacent levels. Default 10.
+    /// L0 is also merged down once its bytes exceed this percent of the biggest level below
+    /// it, even with fewer than `l0_compaction_trigger` runs. This bounds the space that
+    /// overwritten data in L0 can waste, which matters when the memtable is large compared
+    /// with the database (below ~1 GiB with the defaults); for larger databases the run count
+    /// decides. Lower means less space amplification and more write amplification for small
+    /// databases; 0 disables the rule. Default 10.
+    pub l0_max_space_percent: u64,
+    /// Size-tiered merging of L0 runs: starting from the newest run, the next older run joins
+    /// the merge while its size is at most `(100 + l0_tier_size_ratio) %` of the runs taken so
+    /// far, so only runs of similar size are merged and big runs are not rewritten for small
+    /// ones. Larger means more eager merging (fewer runs, more rewriting). Default 20.
+    pub l0_tier_size_ratio: u64,
+    /// Size ratio between adjacent levels (fanout). Larger means fewer levels and less space
+    /// amplification but more write amplification per level. Default 10.
     pub level_size_multiplier: u64,
-    /// Target size of the first non-empty level below L0. Default 256 MiB.
+    /// With dynamic level sizing: the largest target the base level (the level L0 is merged
+    /// into) may have before a new level is opened above it. Without: the target of level 1.
+    /// Default 256 MiB.
     pub base_level_size: u64,
+    /// Dynamic level sizing (RocksDB's `level_compaction_dynamic_level_bytes`): level targets
+    /// are derived from the actual size of the last level (each level `level_size_multiplier`
+    /// times smaller than the one below), L0 is merged into the *base level* (the highest
+    /// level whose target is at most `base_level_size`) and the levels above it stay empty.
+    /// Keeps space amplification near `1 + 1 / (multiplier - 1)` (~1.11) at any size. When
+    /// false, level `n` has the fixed target `base_level_size * multiplier^(n - 1)` and L0 is
+    /// merged into level 1. Default `true`.
+    pub dynamic_level_sizes: bool,
+    /// A compaction output table is also cut early once it overlaps more than
+    /// `max_grandparent_overlap_factor * target_table_size` bytes of the level below its own
+    /// (LevelDB's `max_grandparent_overlap_bytes`), so that no future compaction of it has to
+    /// rewrite too much. 0 disables the rule. Default 10.
+    pub max_grandparent_overlap_factor: u64,
+    /// Estimated pending compaction bytes (bytes that must be rewritten to bring every level
+    /// within its target) at which writes start to be slowed down. Default 64 GiB.
+    pub soft_pending_compaction_bytes: u64,
+    /// Estimated pending compaction bytes at which the write delay reaches
+    /// `max_write_delay_us`. Writes are never stopped for pending bytes, only slowed.
+    /// Default 256 GiB.
+    pub hard_pending_compaction_bytes: u64,
+    /// The longest delay (microseconds) put on one write group by smooth backpressure. The
+    /// delay grows in proportion to the compaction debt (L0 runs past `l0_slowdown_trigger`,
+    /// frozen memtables past half of `max_immutable_memtables`, pending compaction bytes past
+    /// `soft_pending_compaction_bytes`) up to this. Small values keep tail latency flat; the
+    /// write rate adapts because the delay applies to every write group. Default 1,000.
+    pub max_write_delay_us: u64,
     /// Number of levels. Default 7.
     pub num_levels: usize,
     /// Background threads for flush and compaction (native only; 0 runs the work inline in
@@ -96,8 +144,15 @@ impl Default for Options {
             l0_compaction_trigger: 4,
             l0_slowdown_trigger: 12,
             l0_stop_trigger: 36,
+            l0_max_space_percent: 10,
+            l0_tier_size_ratio: 20,
             level_size_multiplier: 10,
             base_level_size: 256 << 20,
+            dynamic_level_sizes: true,
+            max_grandparent_overlap_factor: 10,
+            soft_pending_compaction_bytes: 64 << 30,
+            hard_pending_compaction_bytes: 256 << 30,
+            max_write_delay_us: 1000,
             num_levels: 7,
             background_threads: 2,
         }
@@ -155,6 +210,12 @@ impl Options {
             || self.l0_stop_trigger < self.l0_slowdown_trigger
         {
             return bad("need 0 < l0_compaction_trigger <= l0_slowdown_trigger <= l0_stop_trigger");
+        }
+        if self.target_table_size == 0 || self.base_level_size == 0 {
+            return bad("target_table_size and base_level_size must be at least 1");
+        }
+        if self.hard_pending_compaction_bytes < self.soft_pending_compaction_bytes {
+            return bad("hard_pending_compaction_bytes must be >= soft_pending_compaction_bytes");
         }
         if self.max_open_tables < 8 {
             return bad("max_open_tables must be at least 8");
