@@ -513,8 +513,14 @@ impl<V: Vfs + Clone> Db<V> {
         while let Some(frozen) = imm.pop_front() {
             let number = next_file;
             next_file += 1;
-            let out = FlushJob::new(vfs.clone(), opts.clone(), frozen.clone(), number, Vec::new())
-                .run()?;
+            let out = FlushJob::new(
+                vfs.clone(),
+                opts.clone(),
+                frozen.clone(),
+                number,
+                Vec::new(),
+            )
+            .run()?;
             if let Some(meta) = out.meta {
                 let edit = VersionEdit {
                     added: alloc::vec![AddedTable {
