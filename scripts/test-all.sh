@@ -26,4 +26,7 @@ cargo build -p cairn-core -p cairn-vfs --no-default-features --target wasm32-unk
 step "native tests"
 cargo test --workspace --exclude cairn-wasm
 
+step "WASI: the engine's tests under Wasmtime, native <-> WASI portability, no_std"
+bash scripts/test-wasi.sh
+
 printf '\nall tests passed in %ss\n' "$(( $(date +%s) - start ))"
