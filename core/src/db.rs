@@ -76,6 +76,8 @@ impl Snapshot {
 pub struct PendingCommit<F: File> {
     last_seq: u64,
     wal: Arc<F>,
+    wal_number: u64,
+    wal_offset: u64,
 }
 
 impl<F: File> PendingCommit<F> {
@@ -541,7 +543,7 @@ impl<V: Vfs + Clone> Db<V> {
         let wal_number = next_file;
         next_file += 1;
         let wal_file = vfs.create(&wal::file_name(wal_number))?;
-        let new_wal = WalWriter::create(wal_file, wal_number)?;
+        let mut new_wal = WalWriter::create(wal_file, wal_number)?;
         new_wal.sync()?;
         if mem.is_empty() && imm.is_empty() {
             log_number = wal_number;
@@ -761,6 +763,8 @@ impl<V: Vfs + Clone> Db<V> {
         Ok(PendingCommit {
             last_seq: self.last_seq,
             wal: self.wal.file().clone(),
+            wal_number: self.wal.number(),
+            wal_offset: self.wal.size(),
         })
     }
 
@@ -778,6 +782,9 @@ impl<V: Vfs + Clone> Db<V> {
             other => {
                 if other.is_some() {
                     self.stats.wal_syncs += 1;
+                    if pending.wal_number == self.wal.number() {
+                        self.wal.mark_synced(pending.wal_offset);
+                    }
                 }
                 self.visible_seq = self.visible_seq.max(pending.last_seq);
                 Ok(())
@@ -821,6 +828,31 @@ impl<V: Vfs + Clone> Db<V> {
         Ok(())
     }
 
+    /// The current WAL file and how far it is written, when more than
+    /// `Options::wal_bytes_per_sync` bytes of it are unsynced. The native crate syncs it on a
+    /// background thread and reports back with [`Db::note_wal_synced`].
+    pub fn wal_sync_point(&self) -> Option<(Arc<V::File>, u64, u64)> {
+        let every = self.opts.wal_bytes_per_sync;
+        (every > 0 && self.poisoned.is_none() && !self.closed && self.wal.unsynced_bytes() >= every)
+            .then(|| (self.wal.file().clone(), self.wal.number(), self.wal.size()))
+    }
+
+    /// Records a background sync of WAL `number` up to `offset` (or poisons on failure).
+    pub fn note_wal_synced(&mut self, number: u64, offset: u64, result: Result<()>) -> Result<()> {
+        match result {
+            Ok(()) => {
+                if number == self.wal.number() {
+                    self.wal.mark_synced(offset);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(&e);
+                Err(e)
+            }
+        }
+    }
+
     /// Freezes the active memtable and starts a new WAL. The old WAL is synced first, so a
     /// crash never keeps writes of the new WAL while losing earlier ones of the old.
     pub fn rotate(&mut self) -> Result<()> {
@@ -832,7 +864,7 @@ impl<V: Vfs + Clone> Db<V> {
             self.wal.sync()?;
             let n = self.files.allocate();
             let file = self.vfs.create(&wal::file_name(n))?;
-            let w = WalWriter::create(file, n)?;
+            let mut w = WalWriter::create(file, n)?;
             w.sync()?;
             self.vfs.sync_dir()?;
             Ok::<_, Error>(w)

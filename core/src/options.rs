@@ -120,6 +120,10 @@ pub struct Options {
     /// Background threads for flush and compaction (native only; 0 runs the work inline in
     /// the writing thread, which is what WASI and the browser always do). Default 2.
     pub background_threads: usize,
+    /// Once this many bytes of the WAL are unsynced, a background thread syncs them (native),
+    /// so that freezing a full memtable, which must sync its WAL, never stalls a writer on a
+    /// large fsync. 0 turns it off. Default 1 MiB.
+    pub wal_bytes_per_sync: u64,
 }
 
 impl Default for Options {
@@ -155,6 +159,7 @@ impl Default for Options {
             max_write_delay_us: 1000,
             num_levels: 7,
             background_threads: 2,
+            wal_bytes_per_sync: 1 << 20,
         }
     }
 }

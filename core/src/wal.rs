@@ -51,6 +51,7 @@ pub struct WalWriter<F: File> {
     file: Arc<F>,
     number: u64,
     offset: u64,
+    synced: u64,
     buf: Vec<u8>,
 }
 
@@ -65,6 +66,7 @@ impl<F: File> WalWriter<F> {
             file,
             number,
             offset: FILE_HEADER_LEN as u64,
+            synced: 0,
             buf: Vec::new(),
         })
     }
@@ -75,6 +77,7 @@ impl<F: File> WalWriter<F> {
             file,
             number,
             offset,
+            synced: 0,
             buf: Vec::new(),
         }
     }
@@ -92,8 +95,21 @@ impl<F: File> WalWriter<F> {
     }
 
     /// Makes every appended record durable.
-    pub fn sync(&self) -> Result<()> {
-        Ok(self.file.sync()?)
+    pub fn sync(&mut self) -> Result<()> {
+        self.file.sync()?;
+        self.synced = self.offset;
+        Ok(())
+    }
+
+    /// Records that a sync made by someone holding [`WalWriter::file`] covered the first
+    /// `offset` bytes.
+    pub fn mark_synced(&mut self, offset: u64) {
+        self.synced = self.synced.max(offset.min(self.offset));
+    }
+
+    /// Bytes appended since the last known sync.
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.offset - self.synced.min(self.offset)
     }
 
     /// The file, for syncing outside the engine's lock.

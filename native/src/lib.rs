@@ -109,8 +109,23 @@ impl<V: Vfs + Clone> Shared<V> {
         r.map(|_| true)
     }
 
+    /// Syncs the WAL in the background once enough of it is unsynced, so that the sync a
+    /// memtable rotation needs is short.
+    fn sync_wal_in_background(&self) -> bool {
+        let point = self.read().wal_sync_point();
+        let Some((file, number, offset)) = point else {
+            return false;
+        };
+        let r = cairn_vfs::File::sync(&*file).map_err(Error::from);
+        let _ = self.write().note_wal_synced(number, offset, r);
+        true
+    }
+
     fn background_loop(self: Arc<Self>) {
         while !self.shutdown.load(Ordering::Acquire) {
+            if self.sync_wal_in_background() {
+                continue;
+            }
             match self.run_one_job() {
                 Ok(true) => continue,
                 Ok(false) => self.wait_bg(Duration::from_millis(200)),
@@ -204,8 +219,13 @@ impl<V: Vfs + Clone> Shared<V> {
             while self.read().has_pending_work() {
                 self.run_one_job()?;
             }
-        } else if self.read().immutable_count() > 0 {
-            self.notify_bg();
+        } else {
+            let core = self.read();
+            let wake = core.immutable_count() > 0 || core.wal_sync_point().is_some();
+            drop(core);
+            if wake {
+                self.notify_bg();
+            }
         }
         // The leader's own batch is always in the group it took.
         mine.unwrap_or(result)
