@@ -1,6 +1,8 @@
 //! Bad input gets a typed error, never a panic: oversized keys and values, a second opener,
 //! writes after a failed sync, operations on a closed database.
 
+mod wasi_support;
+
 use cairn::{Db, Error, MemVfs, Options, WriteBatch, WriteOptions};
 use cairn_vfs::fault::{FaultVfs, OpKind};
 use cairn_vfs::ErrorKind;
@@ -61,7 +63,7 @@ fn invalid_options_are_rejected() {
 
 #[test]
 fn a_second_opener_in_this_process_gets_locked() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = wasi_support::TestDir::new("errors");
     let db = Db::open(dir.path()).expect("open");
     assert!(matches!(Db::open(dir.path()), Err(Error::Locked(_))));
     db.close().expect("close");
@@ -96,7 +98,7 @@ fn child_tries_to_open() {
 #[cfg(unix)]
 #[test]
 fn a_second_opener_in_another_process_gets_locked() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = wasi_support::TestDir::new("errors");
     let db = Db::open(dir.path()).expect("open");
     let status = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args(["--exact", "child_tries_to_open", "--nocapture"])
@@ -109,7 +111,7 @@ fn a_second_opener_in_another_process_gets_locked() {
 
 #[test]
 fn a_missing_database_is_not_created_when_asked_not_to() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = wasi_support::TestDir::new("errors");
     let opts = Options {
         create_if_missing: false,
         ..Options::default()
@@ -201,7 +203,7 @@ fn operations_on_a_closed_database_fail_with_closed() {
 #[cfg(not(target_os = "wasi"))]
 #[test]
 fn group_commit_shares_fsyncs_between_writers() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = wasi_support::TestDir::new("errors");
     let vfs = FaultVfs::new(cairn::StdVfs::new(dir.path()).expect("vfs"));
     let db = Db::open_vfs(vfs.clone(), Options::default()).expect("open");
     vfs.reset_counters();

@@ -2,6 +2,8 @@
 //! points, flushes and background work. Fixed seeds in CI; `CAIRN_SEED=<n>` runs any seed,
 //! `CAIRN_MODEL_OPS=<n>` sets the operation count.
 
+mod wasi_support;
+
 use cairn::{Db, MemVfs, Options, StdVfs, Vfs, WriteBatch, WriteOptions};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -236,6 +238,6 @@ fn model_mem_vfs() {
 #[cfg(not(target_os = "wasi"))]
 #[test]
 fn model_std_vfs() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = wasi_support::TestDir::new("model");
     run_model(StdVfs::new(dir.path()).expect("vfs"), 1000, ops() / 2);
 }
