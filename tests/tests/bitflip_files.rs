@@ -325,7 +325,7 @@ fn bitflips_in_manifest() {
 
 #[test]
 fn bitflips_in_wal() {
-    run_kind("wal", 2048, 3000);
+    run_kind("wal", 1024, 1500);
 }
 
 #[test]
