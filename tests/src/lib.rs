@@ -4,4 +4,5 @@
 //! See `docs/DURABILITY.md` for what these tests prove and how to run them.
 
 pub mod oracle;
+pub mod proc_model;
 pub mod trace;
