@@ -23,7 +23,7 @@ pub fn batch_ops(t: u32, c: u64) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         (key_last(t), Some(c.to_string().into_bytes())),
         (format!("t{t}-k{:02}", c % 16).into_bytes(), Some(value(c))),
     ];
-    if c % 5 == 0 {
+    if c.is_multiple_of(5) {
         ops.push((format!("t{t}-k{:02}", (c + 8) % 16).into_bytes(), None));
     }
     ops
