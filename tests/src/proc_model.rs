@@ -59,3 +59,127 @@ pub fn child_options() -> Options {
         ..Options::default()
     }
 }
+
+/// One line of the writer protocol (see `crash_child`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// Thread resumes after its write `c`.
+    Start(u32, u64),
+    /// Thread is about to commit write `c`.
+    Issue(u32, u64),
+    /// Write `c` returned Ok; synced or not.
+    Ack(u32, u64, bool),
+}
+
+impl Line {
+    /// Parses `start T C`, `issue T C` or `ack T C S`.
+    pub fn parse(line: &str) -> Option<Line> {
+        let mut it = line.split(' ');
+        let tag = it.next()?;
+        let t: u32 = it.next()?.parse().ok()?;
+        let c: u64 = it.next()?.parse().ok()?;
+        match tag {
+            "start" => Some(Line::Start(t, c)),
+            "issue" => Some(Line::Issue(t, c)),
+            "ack" => Some(Line::Ack(t, c, it.next()? == "1")),
+            _ => None,
+        }
+    }
+}
+
+/// Per-thread bounds on what a recovery may return.
+#[derive(Debug, Default, Clone)]
+pub struct Bounds {
+    /// Writes `1..=must[t]` of thread `t` must have survived.
+    pub must: BTreeMap<u32, u64>,
+    /// Thread `t` issued writes up to `issued[t]`.
+    pub issued: BTreeMap<u32, u64>,
+    /// Acknowledgements seen.
+    pub acks: u64,
+}
+
+/// Derives the bounds from the protocol lines (in the order they were printed) and what
+/// the previous recovery returned (`prev`).
+///
+/// A synced acknowledgement of write `c` covers write `c` and every write (of any thread)
+/// acknowledged before write `c` was issued: those were committed before it.
+pub fn bounds(lines: &[Line], prev: &BTreeMap<u32, u64>) -> Bounds {
+    let mut b = Bounds {
+        must: prev.clone(),
+        issued: prev.clone(),
+        acks: 0,
+    };
+    let mut acked_so_far: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut at_issue: BTreeMap<(u32, u64), BTreeMap<u32, u64>> = BTreeMap::new();
+    for l in lines {
+        match *l {
+            Line::Start(t, c) => {
+                b.issued.insert(t, c);
+                let e = b.must.entry(t).or_insert(0);
+                *e = (*e).max(c);
+            }
+            Line::Issue(t, c) => {
+                b.issued.insert(t, c);
+                at_issue.insert((t, c), acked_so_far.clone());
+            }
+            Line::Ack(t, c, synced) => {
+                b.acks += 1;
+                acked_so_far.insert(t, c);
+                if synced {
+                    let e = b.must.entry(t).or_insert(0);
+                    *e = (*e).max(c);
+                    if let Some(before) = at_issue.get(&(t, c)) {
+                        for (&u, &cu) in before {
+                            let e = b.must.entry(u).or_insert(0);
+                            *e = (*e).max(cu);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    b
+}
+
+/// Checks a recovered database (`all`: every key and value) against the bounds for
+/// threads `0..threads`; returns each thread's recovered write number.
+pub fn check_threads(
+    all: &BTreeMap<Vec<u8>, Vec<u8>>,
+    threads: u32,
+    b: &Bounds,
+) -> Result<BTreeMap<u32, u64>, String> {
+    let mut out = BTreeMap::new();
+    for t in 0..threads {
+        let l = match all.get(&key_last(t)) {
+            Some(v) => String::from_utf8_lossy(v)
+                .parse::<u64>()
+                .map_err(|e| format!("thread {t}: bad last value: {e}"))?,
+            None => 0,
+        };
+        let want = state_after(t, l);
+        let prefix = format!("t{t}-").into_bytes();
+        let got: BTreeMap<_, _> = all
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if got != want {
+            return Err(format!(
+                "thread {t}: state is not the state after its writes 1..={l}"
+            ));
+        }
+        let lo = b.must.get(&t).copied().unwrap_or(0);
+        let hi = b.issued.get(&t).copied().unwrap_or(0);
+        if l < lo {
+            return Err(format!(
+                "thread {t}: recovered through write {l}, but write {lo} was covered by an \
+                 acknowledged sync"
+            ));
+        }
+        if l > hi {
+            return Err(format!("thread {t}: recovered write {l}, only {hi} issued"));
+        }
+        out.insert(t, l);
+    }
+    Ok(out)
+}

@@ -337,3 +337,25 @@ fn read_errors_are_typed_and_never_wrong() {
     }
     assert!(injected > 0);
 }
+
+/// Regression: a poisoned engine reported pending work that `pick_job` would never hand
+/// out, so the native wrapper's inline-background loop (`background_threads: 0`, always on
+/// WASI) spun forever after a failed write with a frozen memtable waiting for flush.
+#[test]
+fn poisoned_engine_reports_no_pending_work() {
+    let vfs = FaultVfs::new(MemVfs::new());
+    let mut db = Db::open(vfs.clone(), opts()).expect("open");
+    let mut i = 0u32;
+    while db.immutable_count() == 0 {
+        db.put(format!("k{i:06}").as_bytes(), &[7u8; 100], WriteOptions::NO_SYNC)
+            .expect("put");
+        i += 1;
+    }
+    vfs.fail_nth(OpKind::Sync, 1, ErrorKind::Io);
+    assert!(db.put(b"x", b"y", WriteOptions::SYNC).is_err());
+    assert!(db.is_poisoned());
+    assert!(
+        !db.has_pending_work() || db.pick_job().is_some(),
+        "has_pending_work() is true but pick_job() gives nothing: an inline loop never ends"
+    );
+}

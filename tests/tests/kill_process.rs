@@ -16,7 +16,7 @@
 #![cfg(unix)]
 
 use cairn::Db;
-use cairn_tests::proc_model::{child_options, key_last, state_after};
+use cairn_tests::proc_model::{bounds, check_threads, child_options, Line};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -24,26 +24,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy)]
-enum Line {
-    Start(u32, u64),
-    Issue(u32, u64),
-    Ack(u32, u64, bool),
-}
-
-fn parse(line: &str) -> Option<Line> {
-    let mut it = line.split(' ');
-    let tag = it.next()?;
-    let t: u32 = it.next()?.parse().ok()?;
-    let c: u64 = it.next()?.parse().ok()?;
-    match tag {
-        "start" => Some(Line::Start(t, c)),
-        "issue" => Some(Line::Issue(t, c)),
-        "ack" => Some(Line::Ack(t, c, it.next()? == "1")),
-        _ => None,
-    }
-}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -81,7 +61,7 @@ fn sigkill_at_random_points_loses_nothing_acknowledged() {
             std::thread::spawn(move || {
                 for l in BufReader::new(stdout).lines() {
                     let Ok(l) = l else { break };
-                    if let Some(p) = parse(&l) {
+                    if let Some(p) = Line::parse(&l) {
                         if matches!(p, Line::Ack(..)) {
                             acks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -111,58 +91,9 @@ fn sigkill_at_random_points_loses_nothing_acknowledged() {
         reader.join().expect("reader");
         let lines = lines.lock().expect("lines").clone();
 
-        // What must survive, per thread.
-        let mut must: BTreeMap<u32, u64> = recovered.clone();
-        let mut issued: BTreeMap<u32, u64> = recovered.clone();
-        let mut acked: BTreeMap<u32, u64> = BTreeMap::new();
-        for l in &lines {
-            match *l {
-                Line::Start(t, c) => {
-                    let prev = recovered.get(&t).copied().unwrap_or(0);
-                    assert!(
-                        c >= prev,
-                        "kill {kill}: thread {t} restarted at {c} < {prev}"
-                    );
-                    issued.insert(t, c);
-                    must.entry(t).or_insert(c);
-                }
-                Line::Issue(t, c) => {
-                    issued.insert(t, c);
-                    // A synced write issued now covers every write acknowledged so far;
-                    // remember them in case it is acknowledged.
-                }
-                Line::Ack(t, c, _) => {
-                    acked.insert(t, c);
-                    acks_total += 1;
-                }
-            }
-        }
-        // Cross-thread: for each synced ack, everything acknowledged before its issue line.
-        let mut acked_so_far: BTreeMap<u32, u64> = BTreeMap::new();
-        let mut at_issue: BTreeMap<(u32, u64), BTreeMap<u32, u64>> = BTreeMap::new();
-        for l in &lines {
-            match *l {
-                Line::Issue(t, c) => {
-                    at_issue.insert((t, c), acked_so_far.clone());
-                }
-                Line::Ack(t, c, synced) => {
-                    acked_so_far.insert(t, c);
-                    if synced {
-                        let e = must.entry(t).or_insert(0);
-                        *e = (*e).max(c);
-                        if let Some(before) = at_issue.get(&(t, c)) {
-                            for (&u, &cu) in before {
-                                let e = must.entry(u).or_insert(0);
-                                *e = (*e).max(cu);
-                            }
-                        }
-                    }
-                }
-                Line::Start(..) => {}
-            }
-        }
-
         // Reopen in this process and check every thread.
+        let b = bounds(&lines, &recovered);
+        acks_total += b.acks;
         let db = Db::open_with(dir.path(), child_options())
             .unwrap_or_else(|e| panic!("kill {kill} (seed {seed:#x}): reopen failed: {e}"));
         let mut all: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
@@ -170,39 +101,8 @@ fn sigkill_at_random_points_loses_nothing_acknowledged() {
             let (k, v) = r.expect("scan");
             all.insert(k, v);
         }
-        let max_thread = issued.keys().copied().max().unwrap_or(0).max(3);
-        for t in 0..=max_thread {
-            let l = match db.get(&key_last(t)).expect("get") {
-                Some(v) => String::from_utf8_lossy(&v)
-                    .parse::<u64>()
-                    .expect("last value"),
-                None => 0,
-            };
-            let want = state_after(t, l);
-            let prefix = format!("t{t}-").into_bytes();
-            let got: BTreeMap<_, _> = all
-                .iter()
-                .filter(|(k, _)| k.starts_with(&prefix))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            assert!(
-                got == want,
-                "kill {kill} (seed {seed:#x}): thread {t} state is not the state after its \
-                 writes 1..={l}"
-            );
-            let lo = must.get(&t).copied().unwrap_or(0);
-            let hi = issued.get(&t).copied().unwrap_or(0);
-            assert!(
-                l >= lo,
-                "kill {kill} (seed {seed:#x}): thread {t} recovered through write {l}, but write \
-                 {lo} was covered by an acknowledged sync"
-            );
-            assert!(
-                l <= hi,
-                "kill {kill} (seed {seed:#x}): thread {t} recovered write {l}, only {hi} issued"
-            );
-            recovered.insert(t, l);
-        }
+        recovered = check_threads(&all, 4, &b)
+            .unwrap_or_else(|e| panic!("kill {kill} (seed {seed:#x}): {e}"));
         db.close().expect("close");
         drop(db);
         survived += 1;
