@@ -1105,6 +1105,9 @@ impl<V: Vfs + Clone> Db<V> {
 
     /// True when background work is waiting to be picked.
     pub fn has_pending_work(&self) -> bool {
+        if self.closed || self.poisoned.is_some() {
+            return false; // pick_job hands out nothing
+        }
         (!self.imm.is_empty() && !self.flush_running)
             || compaction::pick(&self.version, &self.opts, &self.reservations()).is_some()
     }

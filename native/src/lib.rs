@@ -202,7 +202,9 @@ impl<V: Vfs + Clone> Shared<V> {
         drop(q);
         if self.inline_background {
             while self.read().has_pending_work() {
-                self.run_one_job()?;
+                if !self.run_one_job()? {
+                    break;
+                }
             }
         } else if self.read().immutable_count() > 0 {
             self.notify_bg();
