@@ -347,8 +347,12 @@ fn poisoned_engine_reports_no_pending_work() {
     let mut db = Db::open(vfs.clone(), opts()).expect("open");
     let mut i = 0u32;
     while db.immutable_count() == 0 {
-        db.put(format!("k{i:06}").as_bytes(), &[7u8; 100], WriteOptions::NO_SYNC)
-            .expect("put");
+        db.put(
+            format!("k{i:06}").as_bytes(),
+            &[7u8; 100],
+            WriteOptions::NO_SYNC,
+        )
+        .expect("put");
         i += 1;
     }
     vfs.fail_nth(OpKind::Sync, 1, ErrorKind::Io);
