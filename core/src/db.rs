@@ -378,11 +378,6 @@ impl<V: Vfs + Clone> Db<V> {
                         }
                     })?;
                     let replayed = manifest::replay(&*file, &name)?;
-                    if let Some(off) = replayed.torn_tail {
-                        file.truncate(off)?;
-                        file.sync()?;
-                        recovered.torn_manifest_tail = Some((name.clone(), off));
-                    }
                     let mut v = Version::empty(opts.num_levels);
                     let (mut log, mut next, mut seq) = (0, 1, 0);
                     for edit in &replayed.edits {
@@ -392,6 +387,26 @@ impl<V: Vfs + Clone> Db<V> {
                         log = edit.log_number.unwrap_or(log);
                         next = edit.next_file_number.unwrap_or(next);
                         seq = edit.last_sequence.unwrap_or(seq);
+                    }
+                    if let Some(off) = replayed.torn_tail {
+                        // A torn tail is an append that never completed, so nothing it would
+                        // have made obsolete was removed yet: the WAL the remaining edits
+                        // still need is there. If it is gone, the damaged record was a
+                        // complete, synced edit (a flipped bit, not a torn write) and
+                        // dropping it would silently lose the data it recorded.
+                        if log > 0 && !vfs.exists(&wal::file_name(log))? {
+                            return Err(Error::corruption(
+                                &name,
+                                Some(off),
+                                format!(
+                                    "damaged last record: without it the manifest needs WAL \
+                                     {log}, which was already removed"
+                                ),
+                            ));
+                        }
+                        file.truncate(off)?;
+                        file.sync()?;
+                        recovered.torn_manifest_tail = Some((name.clone(), off));
                     }
                     (v, log, next, seq, Some((cur, cur.manifest)))
                 }
@@ -1179,6 +1194,9 @@ impl<V: Vfs + Clone> Db<V> {
 
     /// True when background work is waiting to be picked.
     pub fn has_pending_work(&self) -> bool {
+        if self.closed || self.poisoned.is_some() {
+            return false; // pick_job hands out nothing
+        }
         (!self.imm.is_empty() && !self.flush_running)
             || compaction::pick(&self.version, &self.opts, &self.reservations()).is_some()
     }

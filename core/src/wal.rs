@@ -166,17 +166,27 @@ pub fn replay<F: File>(
         |offset: usize, detail: &str| Error::corruption(name, Some(offset as u64), detail);
 
     // File header.
-    if buf.len() < FILE_HEADER_LEN || &buf[..8] != MAGIC || buf[12..16] != [0u8; 4] {
-        let prefix_of_header = buf.len() < FILE_HEADER_LEN
-            && (buf.iter().all(|&b| b == 0) || MAGIC.starts_with(&buf[..buf.len().min(8)]));
-        if torn_allowed && prefix_of_header {
+    let header_ok = buf.len() >= FILE_HEADER_LEN
+        && &buf[..8] == MAGIC
+        && buf[12..16] == [0u8; 4]
+        && buf[8..12] != [0u8; 4];
+    if buf.len() <= FILE_HEADER_LEN && !header_ok && mode == RecoveryMode::TolerateTornTail {
+        // No room for a record and no valid header: a crash between creating the file and
+        // syncing its header (rotate and open sync the header before the first append), the
+        // torn header possibly cut short or padded with zeros or garbage. It holds no record.
+        // It need not be the newest WAL: a recovery that replayed it may have created a newer
+        // one before crashing in turn.
+        if is_newest && !buf.is_empty() {
             file.truncate(0)?;
-            return Ok(Replayed {
-                records: 0,
-                valid_len: 0,
-                torn_tail: Some((0, String::from("incomplete file header"))),
-            });
         }
+        return Ok(Replayed {
+            records: 0,
+            valid_len: 0,
+            torn_tail: (is_newest && !buf.is_empty())
+                .then(|| (0, String::from("incomplete file header"))),
+        });
+    }
+    if buf.len() < FILE_HEADER_LEN || &buf[..8] != MAGIC || buf[12..16] != [0u8; 4] {
         return Err(corrupt(0, "bad WAL file header"));
     }
     let version = crate::coding::get_u32(&buf, 8).unwrap_or(0);
@@ -286,7 +296,9 @@ mod tests {
             last = r.records;
             assert!(
                 replay_bytes(bytes[..cut].to_vec(), RecoveryMode::TolerateTornTail, false).is_err()
-                    || r.torn_tail.is_none(),
+                    || r.torn_tail.is_none()
+                    // A WAL shorter than its header holds nothing, wherever it is.
+                    || cut < FILE_HEADER_LEN,
                 "an older WAL may not have a torn tail"
             );
         }

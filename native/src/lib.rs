@@ -217,7 +217,9 @@ impl<V: Vfs + Clone> Shared<V> {
         drop(q);
         if self.inline_background {
             while self.read().has_pending_work() {
-                self.run_one_job()?;
+                if !self.run_one_job()? {
+                    break;
+                }
             }
         } else {
             let core = self.read();

@@ -1,0 +1,365 @@
+//! Injected I/O errors: a failed sync, a full disk, failing creates, removes and directory
+//! syncs poison the database for writes (`Error::Poisoned`), reads keep being served and
+//! stay correct, and after a crash + reopen nothing acknowledged is lost. Read errors are
+//! typed errors, never a panic and never a wrong answer.
+
+use cairn_core::db::Db;
+use cairn_core::{Error, Options, WriteBatch, WriteOptions};
+use cairn_tests::oracle::{matching_prefixes, read_all, Model, Write};
+use cairn_vfs::fault::{CrashMode, FaultVfs, OpKind};
+use cairn_vfs::{ErrorKind, MemVfs};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+type V = FaultVfs<MemVfs>;
+
+fn opts() -> Options {
+    Options {
+        write_buffer_size: 16 << 10,
+        block_size: 512,
+        block_cache_size: 0,
+        max_manifest_size: 1024,
+        target_table_size: 8 << 10,
+        base_level_size: 32 << 10,
+        level_size_multiplier: 4,
+        l0_compaction_trigger: 2,
+        num_levels: 4,
+        background_threads: 0,
+        ..Options::default()
+    }
+}
+
+fn keys() -> Vec<Vec<u8>> {
+    (0..200)
+        .map(|i| format!("key{i:04}").into_bytes())
+        .collect()
+}
+
+fn apply(m: &mut Model, w: &Write) {
+    for (k, v) in w {
+        match v {
+            Some(v) => {
+                m.insert(k.clone(), v.clone());
+            }
+            None => {
+                m.remove(k);
+            }
+        }
+    }
+}
+
+/// Drives random writes and background work until an operation fails; returns the model of
+/// acknowledged writes, the issued writes and how many must survive a crash.
+struct Driver {
+    rng: SmallRng,
+    keys: Vec<Vec<u8>>,
+    model: Model,
+    issued: Vec<Write>,
+    lo: usize,
+    n: u64,
+}
+
+impl Driver {
+    fn new(seed: u64) -> Self {
+        Driver {
+            rng: SmallRng::seed_from_u64(seed),
+            keys: keys(),
+            model: Model::new(),
+            issued: Vec::new(),
+            lo: 0,
+            n: 0,
+        }
+    }
+
+    /// One random operation; `Err` is the engine's error.
+    fn op(&mut self, db: &mut Db<V>) -> Result<&'static str, Error> {
+        let dice = self.rng.gen_range(0..100);
+        if dice < 75 {
+            let mut w: Write = Vec::new();
+            for _ in 0..self.rng.gen_range(1..=4) {
+                let k = self.keys[self.rng.gen_range(0..self.keys.len())].clone();
+                if self.rng.gen_bool(0.8) {
+                    self.n += 1;
+                    let mut v = format!("v{}-", self.n).into_bytes();
+                    v.resize(v.len() + self.rng.gen_range(0..200), b'x');
+                    w.push((k, Some(v)));
+                } else {
+                    w.push((k, None));
+                }
+            }
+            let sync = self.rng.gen_bool(0.3);
+            let mut b = WriteBatch::new();
+            for (k, v) in &w {
+                match v {
+                    Some(v) => b.put(k, v),
+                    None => b.delete(k),
+                }
+            }
+            self.issued.push(w);
+            let o = if sync {
+                WriteOptions::SYNC
+            } else {
+                WriteOptions::NO_SYNC
+            };
+            db.write(&b, o)?;
+            apply(&mut self.model, self.issued.last().expect("pushed"));
+            if sync {
+                self.lo = self.issued.len();
+            }
+            Ok("write")
+        } else if dice < 93 {
+            db.step()?;
+            Ok("step")
+        } else if dice < 97 {
+            db.flush()?;
+            self.lo = self.issued.len();
+            Ok("flush")
+        } else {
+            db.compact_range(None, None)?;
+            self.lo = self.issued.len();
+            Ok("compact")
+        }
+    }
+
+    fn check_reads(&self, db: &Db<V>, what: &str) {
+        let got = read_all(db, &self.keys).unwrap_or_else(|e| panic!("{what}: reads fail: {e}"));
+        assert!(
+            got == self.model,
+            "{what}: reads after the failure differ from the acknowledged writes"
+        );
+    }
+
+    fn check_recovered(&self, db: &Db<V>, what: &str) {
+        let got = read_all(db, &self.keys).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let m = matching_prefixes(&Model::new(), &self.issued, &got);
+        assert!(
+            m.iter().any(|&l| l >= self.lo),
+            "{what}: recovered state is not a prefix including the {} durable writes \
+             (matching prefixes {m:?} of {})",
+            self.lo,
+            self.issued.len()
+        );
+    }
+}
+
+/// Arms one injected failure, runs until it fires, then checks poison, reads and recovery.
+fn inject_and_check(seed: u64, op: OpKind, nth: u64, kind: ErrorKind) -> bool {
+    let what = format!("seed {seed}: {op:?} #{nth} fails with {kind:?}");
+    let vfs = FaultVfs::new(MemVfs::new());
+    let mut db = Db::open(vfs.clone(), opts()).expect("open");
+    let mut d = Driver::new(seed);
+    // Warm up without faults so that tables, compactions and manifest rewrites exist.
+    for _ in 0..300 {
+        d.op(&mut db).expect("warm-up");
+    }
+    vfs.fail_nth(op, nth, kind);
+    let mut fired = false;
+    for _ in 0..3000 {
+        match d.op(&mut db) {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(
+                    matches!(e, Error::Io(_) | Error::Poisoned(_)),
+                    "{what}: untyped error {e:?}"
+                );
+                fired = true;
+                break;
+            }
+        }
+    }
+    if !fired {
+        assert_eq!(vfs.stats().injected, 0, "{what}: injected error swallowed");
+        return false;
+    }
+    // Poisoned for writes, typed.
+    assert!(db.is_poisoned(), "{what}: not poisoned");
+    match db.put(b"after", b"failure", WriteOptions::SYNC) {
+        Err(Error::Poisoned(_)) => {}
+        other => panic!("{what}: write after failure gave {other:?}"),
+    }
+    match db.flush() {
+        Err(Error::Poisoned(_)) => {}
+        other => panic!("{what}: flush after failure gave {other:?}"),
+    }
+    // Reads still served, and they show exactly the acknowledged writes.
+    d.check_reads(&db, &what);
+    drop(db);
+    for mode in [
+        CrashMode::DropUnsyncedAndDirOps,
+        CrashMode::TornPrefixWithGarbage { seed },
+    ] {
+        vfs.crash(mode);
+        let db = Db::open(vfs.clone(), opts()).unwrap_or_else(|e| panic!("{what}: reopen {e}"));
+        d.check_recovered(&db, &what);
+        assert!(!db.is_poisoned());
+    }
+    true
+}
+
+#[test]
+fn failed_wal_sync_poisons_and_loses_nothing_acknowledged() {
+    let mut fired = 0;
+    for seed in 0..12 {
+        for nth in [1, 2, 5] {
+            fired += inject_and_check(seed, OpKind::Sync, nth, ErrorKind::Io) as u32;
+        }
+    }
+    assert!(fired >= 30, "only {fired} injections fired");
+}
+
+#[test]
+fn full_disk_on_write_poisons_and_loses_nothing_acknowledged() {
+    let mut fired = 0;
+    for seed in 0..12 {
+        for nth in [1, 7, 40] {
+            fired += inject_and_check(seed, OpKind::Write, nth, ErrorKind::NoSpace) as u32;
+        }
+    }
+    assert!(fired >= 30, "only {fired} injections fired");
+}
+
+#[test]
+fn failed_create_remove_truncate_and_dir_sync_poison() {
+    let mut fired = 0;
+    for seed in 0..6 {
+        for op in [OpKind::Create, OpKind::Remove, OpKind::SyncDir] {
+            for nth in [1, 3] {
+                fired += inject_and_check(seed, op, nth, ErrorKind::Io) as u32;
+            }
+        }
+    }
+    assert!(fired >= 24, "only {fired} injections fired");
+}
+
+#[test]
+fn every_sync_failing_poisons_background_work_too() {
+    for seed in 0..4 {
+        let vfs = FaultVfs::new(MemVfs::new());
+        let mut db = Db::open(vfs.clone(), opts()).expect("open");
+        let mut d = Driver::new(seed);
+        for _ in 0..200 {
+            d.op(&mut db).expect("warm-up");
+        }
+        vfs.fail_all_syncs(Some(ErrorKind::Io));
+        // Unsynced writes still succeed until something needs a sync.
+        let mut poisoned = false;
+        for _ in 0..2000 {
+            if let Err(e) = d.op(&mut db) {
+                assert!(matches!(e, Error::Io(_)), "seed {seed}: {e:?}");
+                poisoned = true;
+                break;
+            }
+        }
+        assert!(poisoned && db.is_poisoned(), "seed {seed}");
+        assert!(matches!(
+            db.write(&WriteBatch::new(), WriteOptions::NO_SYNC),
+            Err(Error::Poisoned(_))
+        ));
+        assert!(!db.step().expect("step on a poisoned db is a no-op"));
+        d.check_reads(&db, "all syncs failing");
+        drop(db);
+        vfs.crash(CrashMode::DropUnsyncedAndDirOps);
+        let db = Db::open(vfs.clone(), opts()).expect("reopen");
+        d.check_recovered(&db, "all syncs failing");
+    }
+}
+
+/// Builds a database whose data lives in tables (block cache off, so reads hit the VFS).
+fn build_tables(seed: u64) -> (V, Driver) {
+    let vfs = FaultVfs::new(MemVfs::new());
+    let mut db = Db::open(vfs.clone(), opts()).expect("open");
+    let mut d = Driver::new(seed);
+    for _ in 0..600 {
+        d.op(&mut db).expect("build");
+    }
+    db.flush().expect("flush");
+    d.lo = d.issued.len();
+    drop(db);
+    (vfs, d)
+}
+
+#[test]
+fn read_errors_are_typed_and_never_wrong() {
+    let mut injected = 0;
+    for seed in 0..3 {
+        let (vfs, d) = build_tables(seed);
+        let db = Db::open(vfs.clone(), opts()).expect("open");
+        for nth in 1..=60u64 {
+            vfs.fail_nth(OpKind::Read, nth, ErrorKind::Io);
+            // Gets: correct or a typed I/O error.
+            for k in d.keys.iter().step_by(3) {
+                match db.get(k) {
+                    Ok(v) => assert_eq!(v.as_ref(), d.model.get(k), "seed {seed} read #{nth}"),
+                    Err(Error::Io(e)) => assert_eq!(e.kind(), ErrorKind::Io),
+                    Err(e) => panic!("seed {seed} read #{nth}: untyped {e:?}"),
+                }
+            }
+            // A scan: a prefix of the right answer, then possibly a typed error.
+            vfs.fail_nth(OpKind::Read, nth, ErrorKind::Io);
+            let mut want = d.model.iter();
+            match db.range((std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)) {
+                Ok(it) => {
+                    for r in it {
+                        match r {
+                            Ok((k, v)) => {
+                                let (wk, wv) = want.next().expect("scan returned extra entries");
+                                assert_eq!((&k, &v), (wk, wv), "seed {seed} scan read #{nth}");
+                            }
+                            Err(Error::Io(_)) => break,
+                            Err(e) => panic!("seed {seed} scan: untyped {e:?}"),
+                        }
+                    }
+                }
+                Err(Error::Io(_)) => {}
+                Err(e) => panic!("seed {seed} scan: untyped {e:?}"),
+            }
+            vfs.clear_faults();
+            injected = vfs.stats().injected;
+            // Without faults everything is right again (no damaged cache entry).
+            d.check_reads(&db, &format!("seed {seed} after read error #{nth}"));
+        }
+        // Read errors during recovery: a typed error, and the next open works.
+        drop(db);
+        for nth in 1..=40u64 {
+            vfs.fail_nth(OpKind::Read, nth, ErrorKind::Io);
+            match Db::open(vfs.clone(), opts()) {
+                Ok(db) => {
+                    vfs.clear_faults();
+                    d.check_reads(&db, "open with a read error");
+                }
+                Err(Error::Io(_)) => {}
+                Err(e) => panic!("seed {seed}: open with read error #{nth}: {e:?}"),
+            }
+            vfs.clear_faults();
+            let db = Db::open(vfs.clone(), opts()).expect("clean reopen");
+            d.check_reads(&db, "clean reopen after a failed one");
+        }
+    }
+    assert!(injected > 0);
+}
+
+/// Regression: a poisoned engine reported pending work that `pick_job` would never hand
+/// out, so the native wrapper's inline-background loop (`background_threads: 0`, always on
+/// WASI) spun forever after a failed write with a frozen memtable waiting for flush.
+#[test]
+fn poisoned_engine_reports_no_pending_work() {
+    let vfs = FaultVfs::new(MemVfs::new());
+    let mut db = Db::open(vfs.clone(), opts()).expect("open");
+    let mut i = 0u32;
+    while db.immutable_count() == 0 {
+        db.put(
+            format!("k{i:06}").as_bytes(),
+            &[7u8; 100],
+            WriteOptions::NO_SYNC,
+        )
+        .expect("put");
+        i += 1;
+    }
+    vfs.fail_nth(OpKind::Sync, 1, ErrorKind::Io);
+    assert!(db.put(b"x", b"y", WriteOptions::SYNC).is_err());
+    assert!(db.is_poisoned());
+    assert!(
+        !db.has_pending_work() || db.pick_job().is_some(),
+        "has_pending_work() is true but pick_job() gives nothing: an inline loop never ends"
+    );
+}
