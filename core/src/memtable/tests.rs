@@ -376,7 +376,8 @@ fn approximate_memory_tracks_payload() {
         }
     }
     assert!(last > start + payload);
-    let used_index = mem.towers.len() * 4;
+    let used_index = mem.leaves.len() * core::mem::size_of::<Leaf>()
+        + mem.inners.len() * core::mem::size_of::<Inner>();
     let used_arena: usize = mem.arena.chunks.iter().map(Vec::len).sum();
     std::println!(
         "16B keys/100B values: {:.1} bytes held/entry ({:.1} overhead over 116 payload); \
