@@ -453,13 +453,9 @@ impl Memtable {
                 .is_none_or(|hi| self.arena.cmp_sep(hi, &sk) == Ordering::Greater);
         if fits_hint {
             let leaf = &mut self.leaves[h.leaf as usize];
-            let at = self.arena.rank(
-                &leaf.prefixes,
-                &leaf.entries,
-                leaf.len as usize,
-                &sk,
-                false,
-            );
+            let at = self
+                .arena
+                .rank(&leaf.prefixes, &leaf.entries, leaf.len as usize, &sk, false);
             leaf.insert_at(at, new);
         } else {
             self.insert_slow(&sk, new);
@@ -480,9 +476,7 @@ impl Memtable {
         for step in path.iter_mut().take(self.depth) {
             let inner = &self.inners[node as usize];
             let len = inner.len as usize;
-            let c = self
-                .arena
-                .rank(&inner.prefixes, &inner.seps, len, sk, true);
+            let c = self.arena.rank(&inner.prefixes, &inner.seps, len, sk, true);
             if c > 0 {
                 lo = Some(inner.sep(c - 1));
             }
@@ -643,9 +637,20 @@ impl Memtable {
     pub fn get(&self, user_key: &[u8], seq: u64) -> Option<(Kind, &[u8])> {
         let seq = seq.min(key::MAX_SEQUENCE);
         let sk = SearchKey::new(user_key, key::pack_trailer(seq, Kind::SEEK));
-        let (leaf, slot) = self.find_ge(&sk);
-        let entry = self.leaves.get(leaf as usize)?.entries[slot];
-        let ikey = self.arena.ikey(entry);
+        let (id, hi) = self.descend(&sk);
+        let leaf = &self.leaves[id as usize];
+        let len = leaf.len as usize;
+        let i = self
+            .arena
+            .rank(&leaf.prefixes, &leaf.entries, len, &sk, false);
+        // The first entry >= `sk`; past the leaf's end, that is the next leaf's first entry,
+        // which is the bound from the descent (so the next leaf is not read).
+        let found = if i < len { Some(leaf.slot(i)) } else { hi }?;
+        // A different prefix means a different user key: no need to read the entry's key.
+        if found.prefix != sk.prefix {
+            return None;
+        }
+        let ikey = self.arena.ikey(found.entry);
         if key::user_key(ikey) != user_key {
             return None;
         }
@@ -653,7 +658,7 @@ impl Memtable {
             0 => Kind::Delete,
             _ => Kind::Put,
         };
-        Some((kind, self.arena.value(entry)))
+        Some((kind, self.arena.value(found.entry)))
     }
 
     /// Bytes of memory held: arena chunk capacities plus the node vectors' capacities. Grows
@@ -692,27 +697,28 @@ impl Memtable {
 
     // ---- searches (positions are (leaf, slot); leaf `NIL` means none) ----
 
-    /// The id of the leaf whose range holds `sk`.
+    /// The id of the leaf whose range holds `sk`, and the upper bound of that range (the
+    /// first entry of the next leaf; `None` for the last leaf).
     #[inline]
-    fn descend(&self, sk: &SearchKey<'_>) -> u32 {
+    fn descend(&self, sk: &SearchKey<'_>) -> (u32, Option<Sep>) {
         let mut node = self.root;
+        let mut hi = None;
         for _ in 0..self.depth {
             let inner = &self.inners[node as usize];
-            let c = self.arena.rank(
-                &inner.prefixes,
-                &inner.seps,
-                inner.len as usize,
-                sk,
-                true,
-            );
+            let c = self
+                .arena
+                .rank(&inner.prefixes, &inner.seps, inner.len as usize, sk, true);
+            if c < inner.len as usize {
+                hi = Some(inner.sep(c));
+            }
             node = inner.children[c];
         }
-        node
+        (node, hi)
     }
 
     /// The first entry `>= sk`.
     fn find_ge(&self, sk: &SearchKey<'_>) -> (u32, usize) {
-        let id = self.descend(sk);
+        let (id, _) = self.descend(sk);
         let leaf = &self.leaves[id as usize];
         let len = leaf.len as usize;
         let i = self
@@ -728,7 +734,7 @@ impl Memtable {
 
     /// The last entry `<= sk`.
     fn find_le(&self, sk: &SearchKey<'_>) -> (u32, usize) {
-        let id = self.descend(sk);
+        let (id, _) = self.descend(sk);
         let leaf = &self.leaves[id as usize];
         let i = self
             .arena
