@@ -612,7 +612,7 @@ impl Memtable {
             children[at + 1] = child;
             children[at + 2..].copy_from_slice(&inner.children[at + 1..]);
 
-            let m = (INNER_CAP + 1) / 2;
+            let m = INNER_CAP / 2;
             inner.prefixes[..m].copy_from_slice(&prefixes[..m]);
             inner.prefixes[m..].fill(PAD);
             inner.seps[..m].copy_from_slice(&seps[..m]);
