@@ -155,11 +155,15 @@ fn run<T: Api>(
     r[3] = t.per(misses.len());
     assert_eq!(hits, 0);
     // Full iteration.
+    // (repeated at small sizes, so that every phase runs long enough to time)
+    let scans = (1_000_000 / n).max(1);
     let t = Timer::now();
-    black_box(m.scan());
-    r[4] = t.per(n);
+    for _ in 0..scans {
+        black_box(m.scan());
+    }
+    r[4] = t.per(n * scans);
     // Seek + next 100.
-    let seeks = misses.len() / 10;
+    let seeks = 50_000.min(misses.len());
     let t = Timer::now();
     for k in &misses[..seeks] {
         black_box(m.seek_next(&key::seek_key(k, key::MAX_SEQUENCE), 100));
@@ -190,6 +194,22 @@ fn main() {
         "full iteration (/entry)",
         "seek + next 100",
     ];
+    if let Some(n) = std::env::var("ONLY_SEQ")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        // Profiling aid: sequential inserts only, new memtable.
+        let sk = seq_keys(n);
+        for _ in 0..reps {
+            let t = Timer::now();
+            let mut s = Memtable::new();
+            for (i, k) in sk.iter().enumerate() {
+                Api::insert(&mut s, k, i as u64 + 1);
+            }
+            println!("sequential insert: {:.1} ns/op", t.per(n));
+        }
+        return;
+    }
     for &n in &sizes {
         let keys = random_keys(n, 1);
         let mut probes = keys.clone();

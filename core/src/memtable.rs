@@ -83,17 +83,16 @@ fn prefix(user_key: &[u8]) -> u64 {
     u64::from_be_bytes(p)
 }
 
-/// (number of `prefixes` below `p`, number at most `p`), over the whole fixed-size array.
-/// Branch-free with a constant trip count, so the compiler unrolls and vectorizes it.
+/// The number of `prefixes` below `p`, over the whole fixed-size array: branch-free with a
+/// constant trip count, so the compiler unrolls it (and vectorizes it where the target has
+/// 64-bit compares).
 #[inline(always)]
-fn prefix_rank<const N: usize>(prefixes: &[u64; N], p: u64) -> (usize, usize) {
+fn prefix_rank<const N: usize>(prefixes: &[u64; N], p: u64) -> usize {
     let mut lt = 0usize;
-    let mut le = 0usize;
     for &x in prefixes {
         lt += usize::from(x < p);
-        le += usize::from(x <= p);
     }
-    (lt, le)
+    lt
 }
 
 /// A search key split into its parts, so that comparisons never re-parse it.
@@ -237,10 +236,12 @@ impl Arena {
         sk: &SearchKey<'_>,
         inclusive: bool,
     ) -> usize {
-        let (lt, le) = prefix_rank(prefixes, sk.prefix);
+        let mut lo = prefix_rank(prefixes, sk.prefix).min(len);
         // Only the run of entries whose prefix ties needs their key bytes.
-        let mut hi = le.min(len);
-        let mut lo = lt.min(hi);
+        let mut hi = lo;
+        while hi < len && prefixes[hi] == sk.prefix {
+            hi += 1;
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let right = match self.cmp(entries[mid], sk) {
@@ -434,8 +435,8 @@ impl Memtable {
             chunk_idx <= u32::MAX as usize && offset <= u32::MAX as usize,
             "memtable arena full"
         );
-        chunk.extend_from_slice(&(ikey_len as u32).to_le_bytes());
-        chunk.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        let header = (ikey_len as u64) | ((value.len() as u64) << 32);
+        chunk.extend_from_slice(&header.to_le_bytes());
         chunk.extend_from_slice(user_key);
         chunk.extend_from_slice(&trailer.to_le_bytes());
         chunk.extend_from_slice(value);
@@ -454,9 +455,14 @@ impl Memtable {
                 .is_none_or(|hi| self.arena.cmp_sep(hi, &sk) == Ordering::Greater);
         if fits_hint {
             let leaf = &mut self.leaves[h.leaf as usize];
-            let at = self
-                .arena
-                .rank(&leaf.prefixes, &leaf.entries, leaf.len as usize, &sk, false);
+            let len = leaf.len as usize;
+            // Appending (sequential loads) takes one prefix comparison.
+            let at = if len == 0 || leaf.prefixes[len - 1] < sk.prefix {
+                len
+            } else {
+                self.arena
+                    .rank(&leaf.prefixes, &leaf.entries, len, &sk, false)
+            };
             leaf.insert_at(at, new);
         } else {
             self.insert_slow(&sk, new);
