@@ -9,8 +9,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-/// This thread's on-CPU time in ns (Linux `schedstat`), or wall time where unavailable: the
-/// machine may be shared, and CPU time excludes the time spent descheduled.
+/// This thread's on-CPU time in ns (Linux `schedstat`; updated at scheduler ticks, so only
+/// long intervals are precise), or wall time where unavailable: the machine may be shared,
+/// and CPU time excludes the time spent descheduled.
 fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
@@ -122,46 +123,63 @@ fn run<T: Api>(
     sk: &[[u8; 16]],
 ) -> [f64; 6] {
     let mut r = [0f64; 6];
-    // Random insert.
+    // Every phase is repeated at small sizes so that it runs for long enough: the CPU time
+    // read from `schedstat` is only updated at scheduler ticks.
+    let reps = (1_000_000 / n).max(1);
+    // Random insert (the memtables are dropped after the timing).
     let t = Timer::now();
-    let mut m = T::new();
-    for (i, k) in keys.iter().enumerate() {
-        m.insert(k, i as u64 + 1);
-    }
-    r[0] = t.per(n);
+    let mut built: Vec<T> = (0..reps)
+        .map(|_| {
+            let mut m = T::new();
+            for (i, k) in keys.iter().enumerate() {
+                m.insert(k, i as u64 + 1);
+            }
+            m
+        })
+        .collect();
+    r[0] = t.per(n * reps);
+    let m = built.pop().unwrap();
+    drop(built);
     // Sequential insert.
     let t = Timer::now();
-    let mut s = T::new();
-    for (i, k) in sk.iter().enumerate() {
-        s.insert(k, i as u64 + 1);
-    }
-    r[1] = t.per(n);
-    black_box(s.memory());
-    drop(s);
+    let built: Vec<T> = (0..reps)
+        .map(|_| {
+            let mut s = T::new();
+            for (i, k) in sk.iter().enumerate() {
+                s.insert(k, i as u64 + 1);
+            }
+            s
+        })
+        .collect();
+    r[1] = t.per(n * reps);
+    black_box(built.iter().map(T::memory).sum::<usize>());
+    drop(built);
     // Random get, hit.
     let t = Timer::now();
     let mut hits = 0;
-    for k in probes {
-        hits += usize::from(m.get(k));
+    for _ in 0..reps {
+        for k in probes {
+            hits += usize::from(m.get(k));
+        }
     }
-    r[2] = t.per(probes.len());
-    assert_eq!(hits, probes.len());
+    r[2] = t.per(probes.len() * reps);
+    assert_eq!(hits, probes.len() * reps);
     // Random get, miss.
     let t = Timer::now();
     let mut hits = 0;
-    for k in misses {
-        hits += usize::from(m.get(k));
+    for _ in 0..reps {
+        for k in misses {
+            hits += usize::from(m.get(k));
+        }
     }
-    r[3] = t.per(misses.len());
+    r[3] = t.per(misses.len() * reps);
     assert_eq!(hits, 0);
     // Full iteration.
-    // (repeated at small sizes, so that every phase runs long enough to time)
-    let scans = (1_000_000 / n).max(1);
     let t = Timer::now();
-    for _ in 0..scans {
+    for _ in 0..reps {
         black_box(m.scan());
     }
-    r[4] = t.per(n * scans);
+    r[4] = t.per(n * reps);
     // Seek + next 100.
     let seeks = 50_000.min(misses.len());
     let t = Timer::now();
