@@ -176,13 +176,15 @@ impl Arena {
     }
 
     /// The entry's bytes from its header on, and its key and value lengths.
-    #[inline]
+    #[inline(always)]
     fn entry(&self, entry: u64) -> (&[u8], usize, usize) {
         let chunk = &self.chunks[(entry >> 32) as usize];
         let bytes = &chunk[entry as u32 as usize..];
-        let key_len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        let value_len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
-        (bytes, key_len, value_len)
+        let header = match bytes.first_chunk::<HEADER>() {
+            Some(h) => u64::from_le_bytes(*h),
+            None => 0, // unreachable: every entry starts with its header
+        };
+        (bytes, header as u32 as usize, (header >> 32) as usize)
     }
 
     /// The entry's internal key.
