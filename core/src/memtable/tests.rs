@@ -376,7 +376,8 @@ fn approximate_memory_tracks_payload() {
         }
     }
     assert!(last > start + payload);
-    let used_index = mem.towers.len() * 4;
+    let used_index = mem.leaves.len() * core::mem::size_of::<Leaf>()
+        + mem.inners.len() * core::mem::size_of::<Inner>();
     let used_arena: usize = mem.arena.chunks.iter().map(Vec::len).sum();
     std::println!(
         "16B keys/100B values: {:.1} bytes held/entry ({:.1} overhead over 116 payload); \
@@ -426,4 +427,273 @@ fn arc_iterator_is_send_and_static() {
     });
     assert_eq!(handle.join().unwrap(), 1000);
     assert_eq!(shared.iter().memtable().len(), 1000);
+}
+
+// ---- B+tree structure ----
+
+/// Checks the tree's invariants: sorted nodes with matching prefixes and padded unused
+/// slots, separators equal to the first entry of their right subtree, leaves linked in key
+/// order from leaf 0 to `last_leaf`, all of them reachable, and `len` entries in total.
+fn check_tree(mem: &Memtable) {
+    let prefix_of = |e: u64| prefix(key::user_key(mem.arena.ikey(e)));
+    let cmp = |a: u64, b: u64| key::compare(mem.arena.ikey(a), mem.arena.ikey(b));
+    // Walk the tree: returns (first entry, last entry) of the subtree, collecting leaves.
+    fn walk(
+        mem: &Memtable,
+        node: u32,
+        depth: usize,
+        leaves: &mut Vec<u32>,
+        cmp: &dyn Fn(u64, u64) -> Ordering,
+        prefix_of: &dyn Fn(u64) -> u64,
+    ) -> Option<(u64, u64)> {
+        if depth == 0 {
+            let l = &mem.leaves[node as usize];
+            let len = l.len as usize;
+            assert!(len <= LEAF_CAP);
+            for i in 0..LEAF_CAP {
+                if i < len {
+                    assert_eq!(l.prefixes[i], prefix_of(l.entries[i]));
+                    if i > 0 {
+                        assert_eq!(cmp(l.entries[i - 1], l.entries[i]), Ordering::Less);
+                    }
+                } else {
+                    assert_eq!(l.prefixes[i], PAD);
+                }
+            }
+            leaves.push(node);
+            return (len > 0).then(|| (l.entries[0], l.entries[len - 1]));
+        }
+        let n = &mem.inners[node as usize];
+        let len = n.len as usize;
+        assert!(len <= INNER_CAP);
+        for i in len..INNER_CAP {
+            assert_eq!(n.prefixes[i], PAD);
+        }
+        let mut first = None;
+        let mut last: Option<u64> = None;
+        for c in 0..=len {
+            let (f, l) = walk(mem, n.children[c], depth - 1, leaves, cmp, prefix_of)
+                .expect("only an empty root leaf is empty");
+            if c > 0 {
+                // The separator is the subtree's first entry.
+                assert_eq!(n.seps[c - 1], f);
+                assert_eq!(n.prefixes[c - 1], prefix_of(f));
+            }
+            if let Some(prev_last) = last {
+                assert_eq!(cmp(prev_last, f), Ordering::Less);
+            }
+            first.get_or_insert(f);
+            last = Some(l);
+        }
+        Some((first.unwrap(), last.unwrap()))
+    }
+    let mut leaves = Vec::new();
+    walk(mem, mem.root, mem.depth, &mut leaves, &cmp, &prefix_of);
+    assert_eq!(leaves.len(), mem.leaves.len(), "every leaf is reachable");
+    assert_eq!(leaves[0], 0, "leaf 0 is the first");
+    assert_eq!(*leaves.last().unwrap(), mem.last_leaf);
+    let mut total = 0;
+    for (i, &id) in leaves.iter().enumerate() {
+        let l = &mem.leaves[id as usize];
+        let prev = if i == 0 { NIL } else { leaves[i - 1] };
+        let next = leaves.get(i + 1).copied().unwrap_or(NIL);
+        assert_eq!((l.prev, l.next), (prev, next), "leaf links");
+        total += l.len as usize;
+    }
+    assert_eq!(total, mem.len());
+}
+
+/// Full check of a memtable against its model: structure, both scans, gets of every
+/// version, and seeks/seek_for_prev to every entry, just before and just after it.
+fn check_against_model(mem: &Memtable, model: &Model) {
+    check_tree(mem);
+    let expected = model_entries(model);
+    let mut it = mem.iter();
+    assert_eq!(collect_forward(&mut it), expected);
+    let mut rev = expected.clone();
+    rev.reverse();
+    assert_eq!(collect_backward(&mut it), rev);
+    for (i, (k, v)) in expected.iter().enumerate() {
+        let uk = key::user_key(k);
+        let seq = key::sequence(k);
+        assert_eq!(mem.get(uk, seq).map(|(_, v)| v.to_vec()), Some(v.clone()));
+        it.seek(k).unwrap();
+        assert_eq!(it.key(), &k[..]);
+        it.seek_for_prev(k).unwrap();
+        assert_eq!(it.key(), &k[..]);
+        // Just after this entry in internal order (same user key, seq - 1, kind 0xFF... ),
+        // and just before it (seq, kind one higher).
+        let kind = key::kind_byte(k);
+        let before = {
+            let mut t = uk.to_vec();
+            t.extend_from_slice(&key::pack_trailer(seq, kind + 1).to_le_bytes());
+            t
+        };
+        it.seek(&before).unwrap();
+        assert_eq!(it.key(), &k[..]);
+        it.seek_for_prev(&before).unwrap();
+        let want_prev = i.checked_sub(1).map(|p| expected[p].0.clone());
+        assert_eq!(it.valid().then(|| it.key().to_vec()), want_prev);
+        if kind > 0 {
+            let after = {
+                let mut t = uk.to_vec();
+                t.extend_from_slice(&key::pack_trailer(seq, kind - 1).to_le_bytes());
+                t
+            };
+            it.seek(&after).unwrap();
+            let want_next = expected.get(i + 1).map(|e| e.0.clone());
+            assert_eq!(it.valid().then(|| it.key().to_vec()), want_next);
+            it.seek_for_prev(&after).unwrap();
+            assert_eq!(it.key(), &k[..]);
+        }
+    }
+}
+
+#[test]
+fn splits_with_many_equal_user_keys_and_prefixes() {
+    // Runs of one user key (and of one 8-byte prefix) far longer than a node, so ties on the
+    // prefix span leaf and inner-node boundaries; versions inserted in random order.
+    for seed in 0..3u64 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let users: Vec<Vec<u8>> = vec![
+            b"samepref".to_vec(),
+            b"samepref\0".to_vec(),
+            b"sameprefA".to_vec(),
+            b"sameprefB-long-suffix".to_vec(),
+            b"samepre".to_vec(),
+            b"other".to_vec(),
+        ];
+        let n = 6000u64;
+        let mut seqs: Vec<u64> = (1..=n).collect();
+        seqs.shuffle(&mut rng);
+        let mut mem = Memtable::new();
+        let mut model = Model::new();
+        for seq in seqs {
+            let uk = &users[rng.gen_range(0..users.len())];
+            let kind = if rng.gen_ratio(1, 5) {
+                Kind::Delete
+            } else {
+                Kind::Put
+            };
+            let v = seq.to_le_bytes().to_vec();
+            mem.insert(uk, seq, kind, &v);
+            model.insert(
+                (uk.clone(), Reverse(key::pack_trailer(seq, kind as u8))),
+                (kind, v),
+            );
+        }
+        assert!(mem.depth >= 2, "several inner levels: {mem:?}");
+        check_against_model(&mem, &model);
+        // Gets at every snapshot for each user key.
+        for uk in &users {
+            for seq in (0..=n + 1).step_by(7) {
+                let got = mem.get(uk, seq).map(|(k, v)| (k, v.to_vec()));
+                assert_eq!(got, model_get(&model, uk, seq));
+            }
+        }
+    }
+}
+
+#[test]
+fn seeks_at_node_boundaries() {
+    // Seek targets exactly at, just before and just after every leaf's first and last entry
+    // (covered by check_against_model for all entries), plus gets of absent keys that fall
+    // between two leaves (where `get` uses the separator instead of the next leaf).
+    let mut rng = SmallRng::seed_from_u64(99);
+    let mut mem = Memtable::new();
+    let mut model = Model::new();
+    for seq in 1..=20_000u64 {
+        let k = (rng.gen_range(0..1_000_000u64) * 2).to_be_bytes();
+        mem.insert(&k, seq, Kind::Put, &k);
+        model.insert(
+            (k.to_vec(), Reverse(key::pack_trailer(seq, 1))),
+            (Kind::Put, k.to_vec()),
+        );
+    }
+    assert!(mem.depth >= 2);
+    check_against_model(&mem, &model);
+    for l in &mem.leaves {
+        for e in [l.entries[0], l.entries[l.len as usize - 1]] {
+            let uk = key::user_key(mem.arena.ikey(e)).to_vec();
+            let x = u64::from_be_bytes(uk[..8].try_into().unwrap());
+            for probe in [x - 1, x + 1] {
+                let pk = probe.to_be_bytes();
+                assert_eq!(mem.get(&pk, u64::MAX), None);
+                // The same prefix, a longer key: ties on the prefix at the boundary.
+                let mut longer = uk.clone();
+                longer.push(0);
+                assert_eq!(mem.get(&longer, u64::MAX), None);
+                assert_eq!(
+                    mem.get(&uk, u64::MAX).map(|(k, v)| (k, v.to_vec())),
+                    model_get(&model, &uk, key::MAX_SEQUENCE)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn structure_after_various_insert_orders() {
+    // Ascending (append splits), descending (always at the front), two interleaved ascending
+    // streams, a mostly sorted order, and random: all valid trees matching the model, with
+    // sequential loads filling leaves completely.
+    let n = 20_000u64;
+    let key = |i: u64| i.to_be_bytes();
+    let mut rng = SmallRng::seed_from_u64(5);
+    let mut random: Vec<u64> = (0..n).collect();
+    random.shuffle(&mut rng);
+    let mut nearly: Vec<u64> = (0..n).collect();
+    for i in (0..n as usize - 1).step_by(3) {
+        nearly.swap(i, i + 1);
+    }
+    let orders: Vec<(&str, Vec<u64>)> = vec![
+        ("ascending", (0..n).collect()),
+        ("descending", (0..n).rev().collect()),
+        (
+            "two streams",
+            (0..n)
+                .map(|i| if i % 2 == 0 { i / 2 } else { n / 2 + i / 2 })
+                .collect(),
+        ),
+        ("nearly sorted", nearly),
+        ("random", random),
+    ];
+    for (name, order) in orders {
+        let mut mem = Memtable::new();
+        let mut model = Model::new();
+        for (s, &i) in order.iter().enumerate() {
+            let seq = s as u64 + 1;
+            mem.insert(&key(i), seq, Kind::Put, b"v");
+            model.insert(
+                (key(i).to_vec(), Reverse(key::pack_trailer(seq, 1))),
+                (Kind::Put, b"v".to_vec()),
+            );
+        }
+        check_tree(&mem);
+        let expected = model_entries(&model);
+        let mut it = mem.iter();
+        assert_eq!(collect_forward(&mut it), expected, "{name}");
+        let fill = n as f64 / (mem.leaves.len() * LEAF_CAP) as f64;
+        if name == "ascending" {
+            assert!(fill > 0.99, "{name}: fill {fill}");
+        }
+        assert!(fill >= 0.5, "{name}: fill {fill}");
+        std::println!("{name}: depth {}, leaf fill {:.2}", mem.depth, fill);
+    }
+}
+
+#[test]
+fn unpositioned_iterator_moves_are_harmless() {
+    let mut mem = Memtable::new();
+    mem.insert(b"a", 1, Kind::Put, b"1");
+    let mut it = mem.iter();
+    assert!(!it.valid());
+    assert_eq!((it.key(), it.value()), (&b""[..], &b""[..]));
+    it.seek_to_last().unwrap();
+    assert_eq!(it.value(), b"1");
+    it.next().unwrap();
+    assert!(!it.valid());
+    it.seek_to_first().unwrap();
+    it.prev().unwrap();
+    assert!(!it.valid());
 }
