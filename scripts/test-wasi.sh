@@ -17,13 +17,6 @@ if ! python3 -c "import wasmtime" 2>/dev/null; then
 fi
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 
-# Core tests that cannot run on wasm32-wasip1, by test name (see the report in docs/CLI.md):
-# - arc_iterator_is_send_and_static spawns a thread (no threads on WASI);
-# - garbage_never_panics computes `l - 4 - 4 * n` with usize and underflows for the random
-#   sequence SmallRng yields on 32-bit targets (a test bug, not an engine bug).
-CORE_SKIPS=(--skip memtable::tests::arc_iterator_is_send_and_static
-            --skip table::block::tests::garbage_never_panics)
-
 LOG=$(mktemp "${TMPDIR:-/tmp}/cairn-wasi-tests.XXXXXX")
 trap 'rm -f "$LOG"' EXIT
 
@@ -33,7 +26,7 @@ cargo build -p cairn --target wasm32-wasip1 --bins
 echo "== cargo test -p cairn --target wasm32-wasip1 (under Wasmtime)"
 cargo test -p cairn --target wasm32-wasip1 2>&1 | tee "$LOG"
 echo "== cargo test -p cairn-core --target wasm32-wasip1 (under Wasmtime)"
-cargo test -p cairn-core --target wasm32-wasip1 -- "${CORE_SKIPS[@]}" 2>&1 | tee -a "$LOG"
+cargo test -p cairn-core --target wasm32-wasip1 2>&1 | tee -a "$LOG"
 
 read -r passed failed < <(awk '/^test result: /{
     for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }

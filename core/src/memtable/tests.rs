@@ -391,6 +391,7 @@ fn approximate_memory_tracks_payload() {
 }
 
 #[test]
+#[cfg_attr(target_os = "wasi", ignore = "WASI has no threads")]
 fn arc_iterator_is_send_and_static() {
     fn assert_send_static<T: Send + 'static>() {}
     fn assert_send_sync<T: Send + Sync>() {}
