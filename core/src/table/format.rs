@@ -130,9 +130,13 @@ impl Footer {
     }
 }
 
+/// Largest block contents that are offered to LZ4.
+pub const MAX_COMPRESSED_INPUT: usize = 8 << 20;
+
 /// Appends `contents` as a stored block (possibly compressed) plus its trailer to `out`.
 /// Compresses with LZ4 when `compress` is set and it saves at least 12.5%. `scratch` is a
 /// reusable buffer. Returns the stored size (the handle's `size`).
+
 pub fn write_block(
     contents: &[u8],
     compress: bool,
@@ -141,7 +145,10 @@ pub fn write_block(
 ) -> u64 {
     let mut kind = COMPRESSION_NONE;
     let mut payload: &[u8] = contents;
-    if compress && contents.len() >= 64 && contents.len() <= MAX_UNCOMPRESSED_BLOCK {
+    // Blocks above MAX_COMPRESSED_INPUT (only an entry with a huge value makes one) are stored
+    // uncompressed: lz4_flex's size arithmetic overflows on 32-bit targets for inputs of tens
+    // of MiB, and such values rarely compress anyway.
+    if compress && contents.len() >= 64 && contents.len() <= MAX_COMPRESSED_INPUT {
         scratch.clear();
         put_varint(scratch, contents.len() as u64);
         let header = scratch.len();
