@@ -29,4 +29,12 @@ cargo test --workspace --exclude cairn-wasm
 step "WASI: the engine's tests under Wasmtime, native <-> WASI portability, no_std"
 bash scripts/test-wasi.sh
 
+step "fuzzing: every cargo-fuzz target for ${FUZZ_SECONDS:-30}s (nightly toolchain)"
+if cargo +nightly --version >/dev/null 2>&1; then
+  if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz
+  fi
+fi
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+
 printf '\nall tests passed in %ss\n' "$(( $(date +%s) - start ))"
