@@ -10,8 +10,9 @@
 //! and for WASI), but the OPFS code ([`opfs`]) only exists on `wasm32-unknown-unknown`; the
 //! pool header codec ([`header`]) is plain Rust and is unit-tested natively.
 //!
-//! The full database binding is not here yet; [`opfs_selftest`] is a small export for demos
-//! and smoke tests.
+//! [`bindings`] is the wasm-bindgen surface of the npm package `cairn-db` (`wasm/js/`): the
+//! `CairnDb` class over `Db<OpfsVfs>` in a dedicated worker, or over an in-memory Vfs in Node.
+//! [`opfs_selftest`] is a small export for demos and smoke tests.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to items that exist only on wasm32-unknown-unknown.
 #![cfg_attr(
@@ -28,10 +29,14 @@ compile_error!(
      feature no second thread can exist. Build without `-C target-feature=+atomics`."
 );
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod bindings;
 pub mod header;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod opfs;
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub use bindings::CairnDb;
 pub use header::HEADER_LEN;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub use opfs::{OpfsError, OpfsErrorKind, OpfsFile, OpfsVfs};
