@@ -68,7 +68,7 @@ fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<
 fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
     let mut rng = SmallRng::seed_from_u64(seed);
     let opts = Options {
-        background_threads: if seed % 2 == 0 { 0 } else { 1 },
+        background_threads: if seed.is_multiple_of(2) { 0 } else { 1 },
         ..small_opts()
     };
     let mut db = Db::open_vfs(vfs.clone(), opts.clone()).expect("open");

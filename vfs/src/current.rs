@@ -177,7 +177,11 @@ pub fn create<V: Vfs>(vfs: &V, manifest: u64) -> Result<Current> {
 pub fn switch<V: Vfs>(vfs: &V, now: &Current, manifest: u64) -> Result<Current> {
     let generation = now.generation + 1;
     // Generation g lives in slot g % 2 (A for even); write the other one.
-    let name = if generation % 2 == 0 { SLOT_A } else { SLOT_B };
+    let name = if generation.is_multiple_of(2) {
+        SLOT_A
+    } else {
+        SLOT_B
+    };
     // The slot may be missing if the creating process died before its directory sync.
     let file = match vfs.open(name) {
         Ok(f) => f,

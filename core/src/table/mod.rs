@@ -14,11 +14,11 @@
 //! Every block is stored as `contents ++ compression_type(u8) ++ crc32(contents ++ type)`.
 //! The byte-level description is in `docs/FORMAT-sstable.md`.
 //!
-//! - [`block`]: the block format, [`BlockBuilder`] and [`Block`]/[`BlockIter`];
-//! - [`bloom`]: bloom filters;
-//! - [`format`]: block handles, block trailer, footer, [`TableProperties`];
-//! - [`builder`]: [`TableBuilder`];
-//! - [`reader`]: [`Table`] and its [`TableIter`].
+//! - [`block`] — the block format, [`BlockBuilder`] and [`Block`]/[`BlockIter`];
+//! - [`bloom`] — bloom filters;
+//! - [`format`] — block handles, block trailer, footer, [`TableProperties`];
+//! - [`builder`] — [`TableBuilder`];
+//! - [`reader`] — [`Table`] and its [`TableIter`].
 
 pub mod block;
 pub mod bloom;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up and runs every test on every target: formatting and lints, the native test suite
+# (unit, model, recovery, crash and portability tests), the no_std build of the core, and the
+# WASI and browser suites. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+step() { printf '\n==> %s\n' "$*"; }
+start=$(date +%s)
+
+step "toolchain: rustfmt, clippy, wasm targets"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add wasm32-unknown-unknown wasm32-wasip1
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (native, all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "no_std: cairn-core and cairn-vfs without std for wasm32-unknown-unknown"
+cargo build -p cairn-core -p cairn-vfs --no-default-features --target wasm32-unknown-unknown
+
+step "native tests"
+cargo test --workspace --exclude cairn-wasm
+
+printf '\nall tests passed in %ss\n' "$(( $(date +%s) - start ))"
