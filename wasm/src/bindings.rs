@@ -14,14 +14,16 @@
 //! mount failure's code (`LOCKED`, `NO_SPACE`, `UNAVAILABLE`, `CORRUPTION`,
 //! `UNSUPPORTED_FORMAT`, `IO`), or `INVALID_ARGUMENT` for bad input from JS.
 
+use crate::opfs::OpfsFile;
 use crate::opfs::{OpfsError, OpfsErrorKind, OpfsVfs};
 use cairn_core::batch::WriteBatch;
 use cairn_core::{Db, Direction, Error as CoreError, Options, Snapshot, WritePressure};
-use cairn_vfs::MemVfs;
+type MemFile = <MemVfs as Vfs>::File;
+use cairn_vfs::{File, LockGuard, MemVfs, Vfs};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -35,7 +37,8 @@ const DEFAULT_PAGE_BYTES: usize = 1 << 20;
 thread_local! {
     /// In-memory databases by name, so that close + reopen in one Node process (or one worker)
     /// finds the data again. `CairnDb.destroy(name, {memory: true})` drops one.
-    static MEMORY: RefCell<BTreeMap<String, MemVfs>> = const { RefCell::new(BTreeMap::new()) };
+    /// (A Vec rather than a map: few entries, and no extra map instantiation in the wasm.)
+    static MEMORY: RefCell<Vec<(String, MemVfs)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A JS `Error` named `CairnError` with a `code` property.
@@ -203,20 +206,99 @@ fn parse_options(js: &JsValue) -> Result<Options, JsValue> {
     Ok(o)
 }
 
-/// The open engine over one of the two Vfs kinds.
-enum Inner {
-    Opfs(Db<OpfsVfs>),
-    Mem(Db<MemVfs>),
+/// The Vfs of a [`CairnDb`]: OPFS or memory. One enum rather than two `Db` types so that the
+/// engine is compiled once (two monomorphizations of `Db` would double most of the wasm).
+#[derive(Clone, Debug)]
+pub enum AnyVfs {
+    /// OPFS, in a dedicated worker.
+    Opfs(OpfsVfs),
+    /// In memory (Node, or `{memory: true}`).
+    Mem(MemVfs),
 }
 
-/// Runs `$body` with `$db` bound to the `Db` inside an [`Inner`], whatever its Vfs.
-macro_rules! with_db {
-    ($inner:expr, $db:ident => $body:expr) => {
-        match $inner {
-            Inner::Opfs($db) => $body,
-            Inner::Mem($db) => $body,
+/// An open file of an [`AnyVfs`].
+pub enum AnyFile {
+    /// An OPFS file.
+    Opfs(Arc<OpfsFile>),
+    /// An in-memory file.
+    Mem(Arc<MemFile>),
+}
+
+macro_rules! either {
+    ($e:expr, $f:ident => $body:expr) => {
+        match $e {
+            AnyFile::Opfs($f) => $body,
+            AnyFile::Mem($f) => $body,
         }
     };
+}
+
+impl File for AnyFile {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> cairn_vfs::Result<()> {
+        either!(self, f => f.read_exact_at(offset, buf))
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> cairn_vfs::Result<()> {
+        either!(self, f => f.write_at(offset, data))
+    }
+    fn sync(&self) -> cairn_vfs::Result<()> {
+        either!(self, f => f.sync())
+    }
+    fn truncate(&self, len: u64) -> cairn_vfs::Result<()> {
+        either!(self, f => f.truncate(len))
+    }
+    fn len(&self) -> cairn_vfs::Result<u64> {
+        either!(self, f => f.len())
+    }
+}
+
+macro_rules! any_vfs {
+    ($e:expr, $v:ident => $body:expr) => {
+        match $e {
+            AnyVfs::Opfs($v) => $body,
+            AnyVfs::Mem($v) => $body,
+        }
+    };
+}
+
+impl Vfs for AnyVfs {
+    type File = AnyFile;
+    fn create(&self, name: &str) -> cairn_vfs::Result<Arc<AnyFile>> {
+        Ok(Arc::new(match self {
+            AnyVfs::Opfs(v) => AnyFile::Opfs(v.create(name)?),
+            AnyVfs::Mem(v) => AnyFile::Mem(v.create(name)?),
+        }))
+    }
+    fn open(&self, name: &str) -> cairn_vfs::Result<Arc<AnyFile>> {
+        Ok(Arc::new(match self {
+            AnyVfs::Opfs(v) => AnyFile::Opfs(v.open(name)?),
+            AnyVfs::Mem(v) => AnyFile::Mem(v.open(name)?),
+        }))
+    }
+    fn remove(&self, name: &str) -> cairn_vfs::Result<()> {
+        any_vfs!(self, v => v.remove(name))
+    }
+    fn list(&self) -> cairn_vfs::Result<Vec<String>> {
+        any_vfs!(self, v => v.list())
+    }
+    fn exists(&self, name: &str) -> cairn_vfs::Result<bool> {
+        any_vfs!(self, v => v.exists(name))
+    }
+    fn sync_dir(&self) -> cairn_vfs::Result<()> {
+        any_vfs!(self, v => v.sync_dir())
+    }
+    fn lock(&self) -> cairn_vfs::Result<LockGuard> {
+        any_vfs!(self, v => v.lock())
+    }
+}
+
+type Inner = Db<AnyVfs>;
+
+/// Runs `$body` with `$db` bound to the `Db` (kept as a macro from when there were two types).
+macro_rules! with_db {
+    ($inner:expr, $db:ident => $body:expr) => {{
+        let $db = $inner;
+        $body
+    }};
 }
 
 /// Reads one length-prefixed field of the group-commit encoding.
@@ -321,8 +403,8 @@ fn commit_batches<V: cairn_vfs::Vfs + Clone>(
 pub struct CairnDb {
     name: String,
     inner: Option<Inner>,
-    /// Live snapshots by id.
-    snapshots: BTreeMap<u32, Snapshot>,
+    /// Live snapshots with their ids (few at a time: a Vec is enough and keeps the wasm small).
+    snapshots: Vec<(u32, Snapshot)>,
     next_snapshot: u32,
 }
 
@@ -344,8 +426,9 @@ impl CairnDb {
             None => Ok(None),
             Some(id) => self
                 .snapshots
-                .get(&id)
-                .map(|s| Some(s.sequence()))
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, s)| Some(s.sequence()))
                 .ok_or_else(|| {
                     cairn_error(
                         "SNAPSHOT_RELEASED",
@@ -383,19 +466,27 @@ impl CairnDb {
         let opts = parse_options(&options)?;
         let memory = opt_bool(&options, "memory")?.unwrap_or(false);
         let inner = if memory {
-            let vfs = MEMORY.with(|m| m.borrow_mut().entry(name.clone()).or_default().clone());
-            Inner::Mem(Db::open(vfs, opts).map_err(|e| core_error(&e))?)
+            let vfs = MEMORY.with(|m| {
+                let mut m = m.borrow_mut();
+                if let Some((_, v)) = m.iter().find(|(n, _)| *n == name) {
+                    return v.clone();
+                }
+                let v = MemVfs::new();
+                m.push((name.clone(), v.clone()));
+                v
+            });
+            Db::open(AnyVfs::Mem(vfs), opts).map_err(|e| core_error(&e))?
         } else {
             let min_free = opt_usize(&options, "minFreeFiles")?.unwrap_or(DEFAULT_MIN_FREE);
             let vfs = OpfsVfs::mount(&name, min_free)
                 .await
                 .map_err(|e| opfs_error(&e))?;
-            Inner::Opfs(Db::open(vfs, opts).map_err(|e| core_error(&e))?)
+            Db::open(AnyVfs::Opfs(vfs), opts).map_err(|e| core_error(&e))?
         };
         Ok(CairnDb {
             name,
             inner: Some(inner),
-            snapshots: BTreeMap::new(),
+            snapshots: Vec::new(),
             next_snapshot: 1,
         })
     }
@@ -404,7 +495,7 @@ impl CairnDb {
     /// (OPFS). With `memory` it forgets the in-memory database of that name.
     pub async fn destroy(name: String, memory: Option<bool>) -> Result<(), JsValue> {
         if memory.unwrap_or(false) {
-            MEMORY.with(|m| m.borrow_mut().remove(&name));
+            MEMORY.with(|m| m.borrow_mut().retain(|(n, _)| *n != name));
             return Ok(());
         }
         OpfsVfs::destroy(&name).await.map_err(|e| opfs_error(&e))
@@ -529,16 +620,17 @@ impl CairnDb {
         let snap = with_db!(inner, db => db.snapshot());
         let id = self.next_snapshot;
         self.next_snapshot = self.next_snapshot.wrapping_add(1).max(1);
-        self.snapshots.insert(id, snap);
+        self.snapshots.push((id, snap));
         Ok(id)
     }
 
     /// Releases a snapshot; returns whether the id was live.
     #[wasm_bindgen(js_name = releaseSnapshot)]
     pub fn release_snapshot(&mut self, id: u32) -> bool {
-        let Some(snap) = self.snapshots.remove(&id) else {
+        let Some(pos) = self.snapshots.iter().position(|(i, _)| *i == id) else {
             return false;
         };
+        let (_, snap) = self.snapshots.swap_remove(pos);
         if let Some(inner) = self.inner.as_mut() {
             with_db!(inner, db => db.release_snapshot(snap));
         }
@@ -574,30 +666,34 @@ impl CairnDb {
     #[wasm_bindgen(js_name = needsReserve)]
     pub fn needs_reserve(&self) -> bool {
         match &self.inner {
-            Some(Inner::Opfs(db)) => {
-                let vfs = db.vfs();
+            Some(db) => {
+                let AnyVfs::Opfs(vfs) = db.vfs() else {
+                    return false;
+                };
                 let need = pool_need(db);
                 if need > vfs.low_water() {
                     vfs.set_low_water(need);
                 }
                 vfs.needs_reserve()
             }
-            _ => false,
+            None => false,
         }
     }
 
     /// Grows the OPFS pool to its low-water mark; resolves to the number of files created.
     pub fn replenish(&self) -> js_sys::Promise {
         let vfs = match &self.inner {
-            Some(Inner::Opfs(db)) => {
-                let vfs = db.vfs().clone();
-                let need = pool_need(db);
-                if need > vfs.low_water() {
-                    vfs.set_low_water(need);
+            Some(db) => match db.vfs() {
+                AnyVfs::Opfs(vfs) => {
+                    let need = pool_need(db);
+                    if need > vfs.low_water() {
+                        vfs.set_low_water(need);
+                    }
+                    Some(vfs.clone())
                 }
-                Some(vfs)
-            }
-            _ => None,
+                AnyVfs::Mem(_) => None,
+            },
+            None => None,
         };
         wasm_bindgen_futures::future_to_promise(async move {
             match vfs {
@@ -617,43 +713,49 @@ impl CairnDb {
         let o = Object::new();
         let set = |k: &str, v: JsValue| Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
         let num = |n: u64| JsValue::from_f64(n as f64);
-        set("memtableBytes", num(s.memtable_bytes))?;
-        set("immutableMemtables", num(s.immutable_memtables))?;
-        set("l0Runs", num(s.l0_runs))?;
-        set("lastSequence", num(s.last_sequence))?;
-        set("walBytes", num(s.wal_bytes))?;
-        set("walSyncs", num(s.wal_syncs))?;
-        set("commits", num(s.commits))?;
-        set("batches", num(s.batches))?;
-        set("flushes", num(s.flushes))?;
-        set("flushBytes", num(s.flush_bytes))?;
-        set("compactions", num(s.compactions))?;
-        set("writeSlowdowns", num(s.write_slowdowns))?;
-        set("writeStops", num(s.write_stops))?;
-        set("cacheHits", num(s.cache_hits))?;
-        set("cacheMisses", num(s.cache_misses))?;
-        set("cacheBytes", num(s.cache_bytes))?;
-        set("snapshots", num(s.snapshots))?;
-        set("tableBytes", num(s.table_bytes))?;
-        set("tableRawBytes", num(s.table_raw_bytes))?;
+        // A table and one loop rather than one inlined call per field: smaller wasm.
+        let fields: [(&str, u64); 19] = [
+            ("memtableBytes", s.memtable_bytes),
+            ("immutableMemtables", s.immutable_memtables),
+            ("l0Runs", s.l0_runs),
+            ("lastSequence", s.last_sequence),
+            ("walBytes", s.wal_bytes),
+            ("walSyncs", s.wal_syncs),
+            ("commits", s.commits),
+            ("batches", s.batches),
+            ("flushes", s.flushes),
+            ("flushBytes", s.flush_bytes),
+            ("compactions", s.compactions),
+            ("writeSlowdowns", s.write_slowdowns),
+            ("writeStops", s.write_stops),
+            ("cacheHits", s.cache_hits),
+            ("cacheMisses", s.cache_misses),
+            ("cacheBytes", s.cache_bytes),
+            ("snapshots", s.snapshots),
+            ("tableBytes", s.table_bytes),
+            ("tableRawBytes", s.table_raw_bytes),
+        ];
+        for (k, v) in fields {
+            set(k, num(v))?;
+        }
         let levels = Array::new();
         for l in &s.levels {
             let lo = Object::new();
-            Reflect::set(&lo, &"level".into(), &num(l.level as u64))?;
-            Reflect::set(&lo, &"tables".into(), &num(l.tables))?;
-            Reflect::set(&lo, &"bytes".into(), &num(l.bytes))?;
-            Reflect::set(&lo, &"compactionRead".into(), &num(l.compaction_read))?;
-            Reflect::set(&lo, &"compactionWritten".into(), &num(l.compaction_written))?;
+            for (k, v) in [
+                ("level", l.level as u64),
+                ("tables", l.tables),
+                ("bytes", l.bytes),
+                ("compactionRead", l.compaction_read),
+                ("compactionWritten", l.compaction_written),
+            ] {
+                Reflect::set(&lo, &JsValue::from_str(k), &num(v))?;
+            }
             levels.push(&lo);
         }
         set("levels", levels.into())?;
-        let (storage, free, files) = match inner {
-            Inner::Opfs(db) => (
-                "opfs",
-                db.vfs().free_count() as u64,
-                db.vfs().file_count() as u64,
-            ),
-            Inner::Mem(_) => ("memory", 0, 0),
+        let (storage, free, files) = match inner.vfs() {
+            AnyVfs::Opfs(v) => ("opfs", v.free_count() as u64, v.file_count() as u64),
+            AnyVfs::Mem(v) => ("memory", 0, v.list().map_or(0, |l| l.len() as u64)),
         };
         set("storage", JsValue::from_str(storage))?;
         set("poolFree", num(free))?;
@@ -710,7 +812,7 @@ fn batch_from_js(ops: &JsValue) -> Result<WriteBatch, JsValue> {
 /// Free pool files the next background job or memtable switch may need: a compaction of the
 /// whole database writes about its size in tables of `target_table_size`, plus one more table,
 /// a new manifest, a new WAL and a flush output, with slack.
-fn pool_need(db: &Db<OpfsVfs>) -> usize {
+fn pool_need(db: &Db<AnyVfs>) -> usize {
     let opts = db.options();
     let s = db.stats();
     let target = opts.target_table_size.max(1);
