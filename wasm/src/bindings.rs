@@ -463,6 +463,12 @@ impl CairnDb {
     /// it uses an in-memory Vfs kept for the life of the wasm instance. Other options: see
     /// `wasm/js/index.d.ts` (`OpenOptions`); `minFreeFiles` sets the pool's low-water mark.
     pub async fn open(name: String, options: JsValue) -> Result<CairnDb, JsValue> {
+        cairn_vfs::check_name(&name).map_err(|_| {
+            invalid(&format!(
+                "bad database name \"{name}\": use 1 to 64 ASCII letters, digits, '.', '-' or '_', \
+                 not starting with '.'"
+            ))
+        })?;
         let opts = parse_options(&options)?;
         let memory = opt_bool(&options, "memory")?.unwrap_or(false);
         let inner = if memory {
