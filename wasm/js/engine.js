@@ -129,12 +129,19 @@ export class Engine {
       replenishes: 0,
     };
     this.onClosed = null;
+    this.inflight = null;
     this.schedule();
   }
 
   /** Queues one request; `respond` gets `{value}` or `{error: WireError}` exactly once. */
   submit(req, respond) {
-    this.queue.push({ req, respond });
+    const item = { req, done: false, respond: null };
+    item.respond = (res) => {
+      if (item.done) return;
+      item.done = true;
+      respond(res);
+    };
+    this.queue.push(item);
     this.schedule();
   }
 
@@ -152,7 +159,9 @@ export class Engine {
         if (!this.closed && !this.failed && this.db.needsReserve()) await this.replenish();
         const items = this.queue;
         this.queue = [];
+        this.inflight = items;
         this.process(items);
+        this.inflight = null;
         // Under a continuous stream of requests the queue never empties: do one background
         // job between request batches when memtables are waiting, so flushes keep up.
         if (this.queue.length > 0 && this.backlog()) {
@@ -207,6 +216,8 @@ export class Engine {
     // A trap in the wasm code (a bug): its memory may be inconsistent, so nothing more runs.
     this.failed = wireError(e);
     this.failed.code = 'INTERNAL';
+    for (const { respond } of this.inflight || []) respond({ error: this.failed });
+    this.inflight = null;
     for (const { respond } of this.queue.splice(0)) respond({ error: this.failed });
   }
 

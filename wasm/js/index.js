@@ -96,7 +96,7 @@ class WorkerTransport {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
-      this.outbox.push({ id, ...req });
+      this.outbox.push({ id, req });
       if (this.outbox.length === 1) {
         queueMicrotask(() => {
           const reqs = this.outbox;

@@ -287,7 +287,7 @@ self.onmessage = ({ data: m }) => {
       destroy(m);
       break;
     case 'reqs':
-      for (const { id, ...req } of m.reqs) {
+      for (const { id, req } of m.reqs) {
         if (req.op === 'close' && role !== 'owner') {
           closeClient();
           toMain(id, { value: undefined });
