@@ -185,8 +185,10 @@ for (const how of ['page.close()', 'CDP Page.crash']) {
       await page.close();
     } else {
       const cdp = await ctx.newCDPSession(page);
-      await cdp.send('Page.crash').catch(() => {});
-      await sleep(200);
+      const crashed = page.waitForEvent('crash', { timeout: 15000 });
+      // The renderer dies before it can answer: do not await the command itself.
+      cdp.send('Page.crash').catch(() => {});
+      await crashed;
       await page.close().catch(() => {});
     }
     const ackedNow = [...acked];
