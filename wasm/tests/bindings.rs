@@ -67,7 +67,8 @@ async fn put_get_scan_and_reopen_on_opfs() {
         .unwrap();
     for i in 0..500 {
         let k = format!("k{i:04}");
-        db.put(s(&k), s(&format!("v{i}")), Some(i % 2 == 0)).unwrap();
+        db.put(s(&k), s(&format!("v{i}")), Some(i % 2 == 0))
+            .unwrap();
     }
     db.put(
         Uint8Array::from(&[0xff, 0x00][..]).into(),
@@ -76,7 +77,10 @@ async fn put_get_scan_and_reopen_on_opfs() {
     )
     .unwrap();
     db.delete(s("k0003"), None).unwrap();
-    assert_eq!(text(&db.get(s("k0002"), None).unwrap()).as_deref(), Some("v2"));
+    assert_eq!(
+        text(&db.get(s("k0002"), None).unwrap()).as_deref(),
+        Some("v2")
+    );
     assert!(db.get(s("k0003"), None).unwrap().is_undefined());
 
     // Forward page with a prefix, then continue after the last key.
@@ -95,7 +99,7 @@ async fn put_get_scan_and_reopen_on_opfs() {
         ]))
         .unwrap();
     assert_eq!(k1.len() + keys_of(&p2).len(), 99); // k0000..k0099 minus k0003
-    // Reverse over a range.
+                                                   // Reverse over a range.
     let r = db
         .scan(obj(&[
             ("start", s("k0100")),
@@ -118,16 +122,21 @@ async fn put_get_scan_and_reopen_on_opfs() {
         Some("v499")
     );
     assert_eq!(
-        text(&db2.get(Uint8Array::from(&[0xff, 0x00][..]).into(), None).unwrap()).as_deref(),
+        text(
+            &db2.get(Uint8Array::from(&[0xff, 0x00][..]).into(), None)
+                .unwrap()
+        )
+        .as_deref(),
         Some("bin")
     );
-    let all = db2
-        .scan(obj(&[("limit", JsValue::from(10_000))]))
-        .unwrap();
+    let all = db2.scan(obj(&[("limit", JsValue::from(10_000))])).unwrap();
     assert_eq!(all.length(), 2 * 500);
     let stats = db2.stats().unwrap();
     assert_eq!(
-        Reflect::get(&stats, &s("storage")).unwrap().as_string().unwrap(),
+        Reflect::get(&stats, &s("storage"))
+            .unwrap()
+            .as_string()
+            .unwrap(),
         "opfs"
     );
     drop(db2);
@@ -135,7 +144,10 @@ async fn put_get_scan_and_reopen_on_opfs() {
     let mut db3 = CairnDb::open(name.to_string(), JsValue::UNDEFINED)
         .await
         .unwrap();
-    assert_eq!(text(&db3.get(s("k0001"), None).unwrap()).as_deref(), Some("v1"));
+    assert_eq!(
+        text(&db3.get(s("k0001"), None).unwrap()).as_deref(),
+        Some("v1")
+    );
     db3.close().unwrap();
     fresh(name).await;
 }
@@ -144,12 +156,9 @@ async fn put_get_scan_and_reopen_on_opfs() {
 async fn group_commit_fails_only_the_bad_batch() {
     let name = "bind-group";
     fresh(name).await;
-    let mut db = CairnDb::open(
-        name.to_string(),
-        obj(&[("maxKeySize", JsValue::from(8))]),
-    )
-    .await
-    .unwrap();
+    let mut db = CairnDb::open(name.to_string(), obj(&[("maxKeySize", JsValue::from(8))]))
+        .await
+        .unwrap();
     let long = "waytoolongkey";
     let data = group(&[
         &[("a", Some("1")), ("b", Some("2"))],
@@ -165,7 +174,10 @@ async fn group_commit_fails_only_the_bad_batch() {
     assert_eq!(text(&db.get(s("b"), None).unwrap()).as_deref(), Some("2"));
     assert_eq!(text(&db.get(s("c"), None).unwrap()).as_deref(), Some("3"));
     let stats = db.stats().unwrap();
-    let syncs = Reflect::get(&stats, &s("walSyncs")).unwrap().as_f64().unwrap();
+    let syncs = Reflect::get(&stats, &s("walSyncs"))
+        .unwrap()
+        .as_f64()
+        .unwrap();
     assert_eq!(syncs, 1.0, "one sync for the whole group");
     // A truncated encoding is rejected as a whole.
     assert_eq!(
@@ -273,10 +285,19 @@ async fn snapshots_and_cooperative_background_work() {
         }
     }
     let stats = db.stats().unwrap();
-    let flushes = Reflect::get(&stats, &s("flushes")).unwrap().as_f64().unwrap();
+    let flushes = Reflect::get(&stats, &s("flushes"))
+        .unwrap()
+        .as_f64()
+        .unwrap();
     assert!(flushes >= 5.0, "memtables were flushed ({flushes})");
-    assert_eq!(text(&db.get(s("snap"), Some(snap)).unwrap()).as_deref(), Some("old"));
-    assert_eq!(text(&db.get(s("snap"), None).unwrap()).as_deref(), Some("new"));
+    assert_eq!(
+        text(&db.get(s("snap"), Some(snap)).unwrap()).as_deref(),
+        Some("old")
+    );
+    assert_eq!(
+        text(&db.get(s("snap"), None).unwrap()).as_deref(),
+        Some("new")
+    );
     let page = db
         .scan(obj(&[
             ("prefix", s("r")),
@@ -308,7 +329,10 @@ async fn memory_databases_live_per_name() {
     assert_eq!(text(&db.get(s("a"), None).unwrap()).as_deref(), Some("1"));
     let stats = db.stats().unwrap();
     assert_eq!(
-        Reflect::get(&stats, &s("storage")).unwrap().as_string().unwrap(),
+        Reflect::get(&stats, &s("storage"))
+            .unwrap()
+            .as_string()
+            .unwrap(),
         "memory"
     );
     db.close().unwrap();
