@@ -19,7 +19,7 @@ use crate::opfs::{OpfsError, OpfsErrorKind, OpfsVfs};
 use cairn_core::batch::WriteBatch;
 use cairn_core::{Db, Direction, Error as CoreError, Options, Snapshot, WritePressure};
 type MemFile = <MemVfs as Vfs>::File;
-use cairn_vfs::{File, LockGuard, MemVfs, Vfs};
+use cairn_vfs::{ErrorKind, File, LockGuard, MemVfs, Vfs};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::ops::Bound;
@@ -487,7 +487,7 @@ impl CairnDb {
             let vfs = OpfsVfs::mount(&name, min_free)
                 .await
                 .map_err(|e| opfs_error(&e))?;
-            Db::open(AnyVfs::Opfs(vfs), opts).map_err(|e| core_error(&e))?
+            open_opfs(vfs, opts).await?
         };
         Ok(CairnDb {
             name,
@@ -784,6 +784,39 @@ impl CairnDb {
         let r = with_db!(&mut inner, db => db.close());
         drop(inner);
         r.map_err(|e| core_error(&e))
+    }
+}
+
+/// Opens the engine on a mounted pool. `Db::open` creates files (current pointer, manifest,
+/// WAL, and tables when a long WAL is replayed) but cannot wait for the pool to grow, so the
+/// pool is first topped up to an estimate of what the open needs; if the open still runs out
+/// of pool files it is retried (after a failed open the directory is in the state a crash
+/// during open leaves, which recovery handles) with a larger pool.
+async fn open_opfs(vfs: OpfsVfs, opts: Options) -> Result<Db<AnyVfs>, JsValue> {
+    let mut wal_bytes = 0u64;
+    for name in vfs.list().map_err(|e| core_error(&e.into()))? {
+        if name.ends_with(".wal") {
+            if let Ok(f) = vfs.open(&name) {
+                wal_bytes = wal_bytes.saturating_add(f.len().unwrap_or(0));
+            }
+        }
+    }
+    let buffer = opts.write_buffer_size.max(1) as u64;
+    let mut need = usize::try_from(wal_bytes / buffer)
+        .unwrap_or(usize::MAX)
+        .saturating_add(DEFAULT_MIN_FREE)
+        .max(vfs.low_water());
+    let mut attempts = 0;
+    loop {
+        vfs.reserve(need).await.map_err(|e| opfs_error(&e))?;
+        match Db::open(AnyVfs::Opfs(vfs.clone()), opts.clone()) {
+            Ok(db) => return Ok(db),
+            Err(CoreError::Io(e)) if e.kind() == ErrorKind::NoSpace && attempts < 4 => {
+                attempts += 1;
+                need = need.saturating_mul(2);
+            }
+            Err(e) => return Err(core_error(&e)),
+        }
     }
 }
 
