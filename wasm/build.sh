@@ -41,7 +41,7 @@ wasm-bindgen --target web --out-dir "$OUT/.types" --out-name cairn_wasm \
 cp "$OUT/.types/cairn_wasm.d.ts" "$OUT/cairn_wasm.d.ts"
 rm -rf "$OUT/.types"
 
-echo "==> wasm-opt -Oz --strip-debug --strip-producers"
+echo "==> wasm-opt -Oz --converge --strip-debug --strip-producers"
 "$JS/node_modules/.bin/wasm-opt" -Oz --converge --strip-debug --strip-producers \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
