@@ -10,8 +10,9 @@
 //! and for WASI), but the OPFS code ([`opfs`]) only exists on `wasm32-unknown-unknown`; the
 //! pool header codec ([`header`]) is plain Rust and is unit-tested natively.
 //!
-//! The full database binding is not here yet; [`opfs_selftest`] is a small export for demos
-//! and smoke tests.
+//! [`bindings`] is the wasm-bindgen surface of the npm package `cairn-db` (`wasm/js/`): the
+//! `CairnDb` class over `Db<OpfsVfs>` in a dedicated worker, or over an in-memory Vfs in Node.
+//! [`opfs_selftest`] runs the Vfs conformance suite on OPFS (for smoke tests).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to items that exist only on wasm32-unknown-unknown.
 #![cfg_attr(
@@ -28,19 +29,23 @@ compile_error!(
      feature no second thread can exist. Build without `-C target-feature=+atomics`."
 );
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod bindings;
 pub mod header;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod opfs;
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub use bindings::CairnDb;
 pub use header::HEADER_LEN;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub use opfs::{OpfsError, OpfsErrorKind, OpfsFile, OpfsVfs};
 
 /// Mounts the pool directory `dir_name`, runs the Vfs conformance suite on it, unmounts it and
-/// returns the number of checks passed. For demos and smoke tests from JavaScript; must run in
-/// a dedicated worker. The directory should hold no database (the suite needs an empty one).
+/// returns the number of checks passed. For smoke tests; must run in a dedicated worker. The
+/// directory should hold no database (the suite needs an empty one). Not exported to JS: the
+/// conformance suite would add ~15 KiB to the npm package's wasm.
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-#[wasm_bindgen::prelude::wasm_bindgen]
 pub async fn opfs_selftest(dir_name: String) -> Result<u32, wasm_bindgen::JsValue> {
     let vfs = OpfsVfs::mount(&dir_name, 4).await?;
     let passed = cairn_vfs::conformance::run(&vfs)

@@ -380,8 +380,9 @@ impl Slot {
             return Err(Error::new(
                 ErrorKind::NoSpace,
                 format!(
-                    "short write to {}: {written} of {} bytes",
+                    "short write to {}: {} of {} bytes",
                     self.pool_name,
+                    written as u64,
                     data.len()
                 ),
             ));
@@ -822,9 +823,10 @@ impl File for OpfsFile {
             return Err(Error::new(
                 ErrorKind::UnexpectedEof,
                 format!(
-                    "read of {} bytes at {offset} in {}: only {got} available",
+                    "read of {} bytes at {offset} in {}: only {} available",
                     buf.len(),
-                    self.node.name
+                    self.node.name,
+                    got as u64
                 ),
             ));
         }

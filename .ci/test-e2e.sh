@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests of the npm package cairn-db in headless Chromium on OPFS:
+#   npm ci (www/ and wasm/js/), wasm/build.sh (fails over the size budget), starts
+#   www/server.mjs on 127.0.0.1, runs `node --test` on www/tests/ (the Node in-memory test
+#   and the Chromium e2e suite), stops the server. Exits non-zero on any failure.
+# Needs what .ci/setup-wasm.sh installs (run it first; it is idempotent).
+#
+#   .ci/test-e2e.sh                 # everything
+#   CAIRN_SKIP_BUILD=1 .ci/test-e2e.sh   # reuse wasm/pkg
+set -euo pipefail
+
+# shellcheck source=.ci/wasm-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/wasm-env.sh"
+cd "$CAIRN_ROOT"
+
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    echo "error: ${CHROMIUM:-/usr/bin/chromium} missing; run .ci/setup-wasm.sh" >&2
+    exit 1
+fi
+
+echo "==> npm ci in www/ and wasm/js/"
+(cd www && npm ci --no-audit --no-fund)
+(cd wasm/js && npm ci --no-audit --no-fund)
+
+if [ "${CAIRN_SKIP_BUILD:-0}" != 1 ] || [ ! -f wasm/pkg/cairn_wasm_bg.wasm ]; then
+    echo "==> wasm/build.sh"
+    wasm/build.sh
+fi
+
+# Chromium leaves profile folders in TMPDIR: give it a scratch directory, removed on exit.
+SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/cairn-e2e.XXXXXX")"
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+export TMPDIR="$SCRATCH"
+
+echo "==> starting www/server.mjs"
+node www/server.mjs 0 > "$SCRATCH/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    if grep -q "listening on" "$SCRATCH/server.log" 2>/dev/null; then break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$SCRATCH/server.log" >&2; exit 1; fi
+    sleep 0.1
+done
+CAIRN_BASE_URL="$(sed -n 's/^listening on \(http[^ ]*\)$/\1/p' "$SCRATCH/server.log" | head -n1)"
+if [ -z "$CAIRN_BASE_URL" ]; then echo "error: server did not start" >&2; cat "$SCRATCH/server.log" >&2; exit 1; fi
+export CAIRN_BASE_URL
+echo "==> server at $CAIRN_BASE_URL"
+
+export CAIRN_E2E_RESULTS="${CAIRN_E2E_RESULTS:-$CAIRN_ROOT/target/e2e-results.json}"
+mkdir -p "$(dirname "$CAIRN_E2E_RESULTS")"
+echo "==> node --test --test-concurrency=1 www/tests/"
+node --test --test-concurrency=1 --test-reporter=spec www/tests/
+echo "==> results in $CAIRN_E2E_RESULTS"

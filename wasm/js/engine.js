@@ -1,0 +1,339 @@
+// The request loop around one open CairnDb (wasm). Runs inside the dedicated worker that owns
+// the database (or in-process in Node). Responsibilities:
+//  - group commit: every write request queued when the loop runs (all the writes that arrived
+//    in the same event-loop turn) becomes one `commitGroup` call: one WAL append and at most
+//    one sync (`FileSystemSyncAccessHandle.flush()`); each request is answered only after that;
+//  - cooperative background work: when no request is queued, one `step()` (a flush or a
+//    compaction job) per macrotask, so requests wait for at most one job;
+//  - the OPFS pool: `replenish()` (async) whenever `needsReserve()`, before writes and steps;
+//  - measurements: the longest step (the longest cooperative pause), the longest commit.
+
+/** @typedef {{code: string, message: string}} WireError */
+
+const encoder = new TextEncoder();
+
+export function wireError(e) {
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    return { code: e.code, message: String(e.message) };
+  }
+  return { code: 'INTERNAL', message: String((e && e.message) || e) };
+}
+
+function invalid(message) {
+  return { code: 'INVALID_ARGUMENT', message };
+}
+
+/** Bytes of a key or value (string → UTF-8); throws a WireError for anything else. */
+export function toBytes(x, what) {
+  if (typeof x === 'string') return encoder.encode(x);
+  if (x instanceof Uint8Array) return x;
+  if (x instanceof ArrayBuffer) return new Uint8Array(x);
+  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  throw invalid(`${what} must be a Uint8Array or a string, not ${x === null ? 'null' : typeof x}`);
+}
+
+/** Growable little-endian encoder for write groups (format: see CairnDb.commitGroup). */
+class GroupEncoder {
+  constructor() {
+    this.buf = new Uint8Array(1 << 16);
+    this.view = new DataView(this.buf.buffer);
+    this.len = 0;
+  }
+  reset() {
+    this.len = 0;
+  }
+  reserve(n) {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
+    this.view = new DataView(b.buffer);
+  }
+  u8(x) {
+    this.reserve(1);
+    this.buf[this.len++] = x;
+  }
+  u32(x) {
+    this.reserve(4);
+    this.view.setUint32(this.len, x, true);
+    this.len += 4;
+  }
+  bytes(b) {
+    this.u32(b.length);
+    this.reserve(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  /** Appends one request as one batch; throws a WireError (nothing appended) on bad input. */
+  request(req) {
+    const ops = [];
+    if (req.op === 'put') {
+      ops.push([1, toBytes(req.key, 'key'), toBytes(req.value, 'value')]);
+    } else if (req.op === 'del') {
+      ops.push([0, toBytes(req.key, 'key')]);
+    } else {
+      if (!Array.isArray(req.ops)) throw invalid('batch operations must be an array');
+      req.ops.forEach((o, i) => {
+        if (o === null || typeof o !== 'object') throw invalid(`batch operation ${i} is not an object`);
+        if (o.type === 'put') ops.push([1, toBytes(o.key, 'key'), toBytes(o.value, 'value')]);
+        else if (o.type === 'del' || o.type === 'delete') ops.push([0, toBytes(o.key, 'key')]);
+        else throw invalid(`batch operation ${i}: type must be "put" or "del"`);
+      });
+    }
+    this.u32(ops.length);
+    for (const [kind, k, v] of ops) {
+      this.u8(kind);
+      this.bytes(k);
+      if (kind === 1) this.bytes(v);
+    }
+  }
+}
+
+const WRITE_OPS = new Set(['put', 'del', 'batch']);
+
+/** Runs `fn` in a later macrotask (after the messages already queued). */
+function makeTicker(fn) {
+  if (typeof setImmediate === 'function') return () => setImmediate(fn);
+  if (typeof MessageChannel === 'function') {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = fn;
+    return () => ch.port2.postMessage(0);
+  }
+  return () => setTimeout(fn, 0);
+}
+
+export class Engine {
+  /** @param {import('./cairn_wasm.js').CairnDb} db */
+  constructor(db) {
+    this.db = db;
+    this.queue = [];
+    this.running = false;
+    this.scheduled = false;
+    this.closed = false;
+    this.failed = null;
+    this.enc = new GroupEncoder();
+    this.tick = makeTicker(() => {
+      this.scheduled = false;
+      this.run();
+    });
+    this.metrics = {
+      maxStepMs: 0,
+      steps: 0,
+      stepMs: 0,
+      maxCommitMs: 0,
+      groups: 0,
+      groupedRequests: 0,
+      maxGroup: 0,
+      replenishes: 0,
+    };
+    this.onClosed = null;
+    this.inflight = null;
+    this.schedule();
+  }
+
+  /** Queues one request; `respond` gets `{value}` or `{error: WireError}` exactly once. */
+  submit(req, respond) {
+    const item = { req, done: false, respond: null };
+    item.respond = (res) => {
+      if (item.done) return;
+      item.done = true;
+      respond(res);
+    };
+    this.queue.push(item);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    this.tick();
+  }
+
+  async run() {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        if (!this.closed && !this.failed && this.db.needsReserve()) await this.replenish();
+        const items = this.queue;
+        this.queue = [];
+        this.inflight = items;
+        this.process(items);
+        this.inflight = null;
+        // Under a continuous stream of requests the queue never empties: do one background
+        // job between request batches when memtables are waiting, so flushes keep up.
+        if (this.queue.length > 0 && this.backlog()) {
+          if (this.db.needsReserve()) await this.replenish();
+          this.stepOnce();
+        }
+      }
+      if (!this.closed && !this.failed && this.db.hasPendingWork()) {
+        if (this.db.needsReserve()) await this.replenish();
+        this.stepOnce();
+      }
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.running = false;
+    }
+    if (this.queue.length > 0 || (!this.closed && !this.failed && this.db.hasPendingWork())) {
+      this.schedule();
+    }
+  }
+
+  backlog() {
+    if (this.closed || this.failed || !this.db.hasPendingWork()) return false;
+    return true;
+  }
+
+  async replenish() {
+    try {
+      await this.db.replenish();
+      this.metrics.replenishes++;
+    } catch (e) {
+      // Not fatal by itself: a later create fails with NO_SPACE / IO and is reported then.
+      this.lastReplenishError = wireError(e);
+    }
+  }
+
+  stepOnce() {
+    const t0 = performance.now();
+    try {
+      this.db.step();
+    } catch (e) {
+      // The engine poisons itself on background failures; writes report it from now on.
+      this.lastStepError = wireError(e);
+    }
+    const ms = performance.now() - t0;
+    this.metrics.steps++;
+    this.metrics.stepMs += ms;
+    if (ms > this.metrics.maxStepMs) this.metrics.maxStepMs = ms;
+  }
+
+  fail(e) {
+    // A trap in the wasm code (a bug): its memory may be inconsistent, so nothing more runs.
+    this.failed = wireError(e);
+    this.failed.code = 'INTERNAL';
+    for (const { respond } of this.inflight || []) respond({ error: this.failed });
+    this.inflight = null;
+    for (const { respond } of this.queue.splice(0)) respond({ error: this.failed });
+  }
+
+  process(items) {
+    let group = [];
+    let groupSync = false;
+    const flushGroup = () => {
+      if (group.length === 0) return;
+      this.commitGroup(group, groupSync);
+      group = [];
+      groupSync = false;
+    };
+    for (const item of items) {
+      const { req, respond } = item;
+      if (this.failed) {
+        respond({ error: this.failed });
+        continue;
+      }
+      if (this.closed) {
+        respond({ error: { code: 'CLOSED', message: 'database is closed' } });
+        continue;
+      }
+      if (WRITE_OPS.has(req.op)) {
+        group.push(item);
+        if (req.sync !== false) groupSync = true;
+        continue;
+      }
+      flushGroup();
+      try {
+        respond({ value: this.handle(req) });
+      } catch (e) {
+        if (e instanceof WebAssembly.RuntimeError) throw e;
+        respond({ error: wireError(e) });
+      }
+    }
+    flushGroup();
+  }
+
+  commitGroup(group, sync) {
+    const enc = this.enc;
+    enc.reset();
+    const members = [];
+    for (const item of group) {
+      const mark = enc.len;
+      try {
+        enc.request(item.req);
+        members.push(item);
+      } catch (e) {
+        enc.len = mark;
+        item.respond({ error: wireError(e) });
+      }
+    }
+    if (members.length === 0) return;
+    const t0 = performance.now();
+    let results;
+    try {
+      results = this.db.commitGroup(enc.buf.subarray(0, enc.len), sync);
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e;
+      const err = wireError(e);
+      for (const m of members) m.respond({ error: err });
+      return;
+    }
+    const ms = performance.now() - t0;
+    if (ms > this.metrics.maxCommitMs) this.metrics.maxCommitMs = ms;
+    this.metrics.groups++;
+    this.metrics.groupedRequests += members.length;
+    if (members.length > this.metrics.maxGroup) this.metrics.maxGroup = members.length;
+    members.forEach((m, i) => {
+      const r = results[i];
+      m.respond(r == null ? { value: undefined } : { error: wireError(r) });
+    });
+    if (enc.buf.length > 8 << 20) this.enc = new GroupEncoder();
+  }
+
+  handle(req) {
+    const db = this.db;
+    switch (req.op) {
+      case 'get':
+        return db.get(toBytes(req.key, 'key'), req.snapshot ?? undefined);
+      case 'scan': {
+        const limit = req.limit ?? 1000;
+        const maxBytes = req.maxBytes ?? 1 << 20;
+        const kv = db.scan({
+          start: req.start,
+          end: req.end,
+          prefix: req.prefix,
+          reverse: !!req.reverse,
+          after: req.after,
+          limit,
+          maxBytes,
+          snapshot: req.snapshot,
+        });
+        let bytes = 0;
+        for (const b of kv) bytes += b.length + 16;
+        const n = kv.length / 2;
+        return { kv, more: n >= limit || bytes >= maxBytes };
+      }
+      case 'snapshot':
+        return db.snapshot();
+      case 'release':
+        return db.releaseSnapshot(req.id);
+      case 'flush':
+        db.flush();
+        return undefined;
+      case 'stats':
+        return { ...db.stats(), ...this.metrics, queued: this.queue.length };
+      case 'ping':
+        return 'pong';
+      case 'close':
+        this.closed = true;
+        db.close();
+        if (this.onClosed) queueMicrotask(this.onClosed);
+        return undefined;
+      default:
+        throw invalid(`unknown operation ${JSON.stringify(req.op)}`);
+    }
+  }
+}

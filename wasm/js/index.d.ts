@@ -1,0 +1,178 @@
+// Type declarations for cairn-db.
+
+/** A key or value: bytes, or a string (stored as UTF-8). */
+export type Bytes = Uint8Array | string;
+
+/** Stable error codes (`CairnError.code`). */
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'KEY_TOO_LARGE'
+  | 'VALUE_TOO_LARGE'
+  | 'CLOSED'
+  | 'LOCKED'
+  | 'CORRUPTION'
+  | 'IO'
+  | 'NO_SPACE'
+  | 'POISONED'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'UNSUPPORTED_FORMAT'
+  | 'UNAVAILABLE'
+  | 'SNAPSHOT_RELEASED'
+  | 'INTERNAL'
+  | (string & {});
+
+/** Every failure is a CairnError with a stable `code`. */
+export class CairnError extends Error {
+  readonly name: 'CairnError';
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string);
+}
+
+export interface OpenOptions {
+  /**
+   * Share the database with the other tabs of the origin (default true): the first tab owns
+   * it, the others forward their calls, and take over when the owner closes. With `false`, a
+   * second tab gets a `LOCKED` error.
+   */
+  multiTab?: boolean;
+  /** Keep the data in memory instead of OPFS (always the case in Node). */
+  memory?: boolean;
+  /** Memtable size in bytes before a flush (default 4 MiB). */
+  writeBufferSize?: number;
+  /** Block cache budget in bytes (default 8 MiB). */
+  blockCacheSize?: number;
+  /** Largest key in bytes (default 64 KiB); longer keys fail with KEY_TOO_LARGE. */
+  maxKeySize?: number;
+  /** Largest value in bytes (default 64 MiB); longer values fail with VALUE_TOO_LARGE. */
+  maxValueSize?: number;
+  /** Target SSTable size (default 8 MiB). */
+  targetTableSize?: number;
+  /** Bloom filter bits per key (default 10; 0 disables). */
+  bloomBitsPerKey?: number;
+  /** LZ4 block compression (default true). */
+  compression?: boolean;
+  /** Create the database when missing (default true). */
+  createIfMissing?: boolean;
+  /** Fail with ALREADY_EXISTS when the database exists (default false). */
+  errorIfExists?: boolean;
+  /** Free OPFS pool files kept ready (default 8; raised automatically as the database grows). */
+  minFreeFiles?: number;
+  /** URL of worker.js when a bundler moves it. */
+  workerUrl?: string | URL;
+}
+
+export interface WriteOptions {
+  /**
+   * Default true: the Promise resolves once the write is durable (the WAL is flushed). With
+   * false it resolves once the write is applied; a crash may lose it (never a hole: a later
+   * synced write makes it durable too).
+   */
+  sync?: boolean;
+}
+
+export interface ReadOptions {
+  snapshot?: Snapshot;
+}
+
+export type BatchOp =
+  | { type: 'put'; key: Bytes; value: Bytes }
+  | { type: 'del' | 'delete'; key: Bytes };
+
+export interface ScanOptions {
+  /** First key (inclusive). */
+  start?: Bytes;
+  /** End key (exclusive). */
+  end?: Bytes;
+  /** Only keys starting with this prefix. */
+  prefix?: Bytes;
+  /** Descending key order. */
+  reverse?: boolean;
+  /** At most this many entries. */
+  limit?: number;
+  /** Entries fetched from the worker per round trip (default 1000). */
+  pageSize?: number;
+  /** Read at this snapshot (default: a snapshot taken when the scan starts). */
+  snapshot?: Snapshot;
+  /** Yield keys as strings (UTF-8 decoded). */
+  keyAsString?: boolean;
+  /** Yield values as strings (UTF-8 decoded). */
+  valueAsString?: boolean;
+}
+
+export interface LevelStats {
+  level: number;
+  tables: number;
+  bytes: number;
+  compactionRead: number;
+  compactionWritten: number;
+}
+
+export interface Stats {
+  storage: 'opfs' | 'memory';
+  memtableBytes: number;
+  immutableMemtables: number;
+  l0Runs: number;
+  lastSequence: number;
+  walBytes: number;
+  walSyncs: number;
+  commits: number;
+  batches: number;
+  flushes: number;
+  flushBytes: number;
+  compactions: number;
+  writeSlowdowns: number;
+  writeStops: number;
+  cacheHits: number;
+  cacheMisses: number;
+  cacheBytes: number;
+  snapshots: number;
+  tableBytes: number;
+  tableRawBytes: number;
+  levels: LevelStats[];
+  /** Free OPFS pool files. */
+  poolFree: number;
+  /** Logical files. */
+  files: number;
+  poisoned: boolean;
+  /** Longest background step (flush or compaction job) run in the worker, in ms: the longest cooperative pause. */
+  maxStepMs: number;
+  steps: number;
+  stepMs: number;
+  /** Longest group commit (WAL append + flush), in ms. */
+  maxCommitMs: number;
+  /** Write groups committed by the worker and the requests they held. */
+  groups: number;
+  groupedRequests: number;
+  maxGroup: number;
+  replenishes: number;
+  queued: number;
+}
+
+export class Snapshot {
+  readonly id: number;
+  release(): Promise<void>;
+}
+
+export class Cairn {
+  readonly name: string;
+  /** Opens (creating if missing) the database `name`. */
+  static open(name: string, options?: OpenOptions): Promise<Cairn>;
+  /** Deletes a database; LOCKED while any tab has it open. */
+  static destroy(name: string, options?: { memory?: boolean; workerUrl?: string | URL }): Promise<void>;
+  /** 'owner' when this tab's worker owns the files, 'client' when another tab's does. */
+  role(): Promise<'owner' | 'client' | 'closed' | 'failed' | 'connecting'>;
+  get(key: Bytes, options: ReadOptions & { asString: true }): Promise<string | undefined>;
+  get(key: Bytes, options?: ReadOptions & { asString?: boolean }): Promise<Uint8Array | undefined>;
+  put(key: Bytes, value: Bytes, options?: WriteOptions): Promise<void>;
+  delete(key: Bytes, options?: WriteOptions): Promise<void>;
+  /** Applies all operations atomically. */
+  batch(ops: BatchOp[], options?: WriteOptions): Promise<void>;
+  snapshot(): Promise<Snapshot>;
+  scan(options?: ScanOptions): AsyncIterableIterator<[Uint8Array | string, Uint8Array | string]>;
+  flush(): Promise<void>;
+  stats(): Promise<Stats>;
+  close(): Promise<void>;
+}
+
+export default Cairn;

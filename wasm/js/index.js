@@ -1,0 +1,350 @@
+// cairn-db: the main-thread API.
+//
+//   import { Cairn } from 'cairn-db';
+//   const db = await Cairn.open('notes');
+//   await db.put('a', 'hello');                 // resolves once durable
+//   const v = await db.get('a', { asString: true });
+//   for await (const [k, v] of db.scan({ prefix: 'a' })) { ... }
+//
+// In a browser, `Cairn.open` starts a module Worker that owns the database on OPFS (or
+// forwards to the tab that owns it, see worker.js). In Node (20+) the same API runs in-process
+// over an in-memory store: data lives as long as the process (see README.md).
+
+const isNode =
+  typeof process !== 'undefined' && !!(process.versions && process.versions.node) && typeof window === 'undefined' && typeof importScripts === 'undefined';
+
+const decoder = new TextDecoder();
+
+/** An error from Cairn; `code` is stable (KEY_TOO_LARGE, CLOSED, LOCKED, CORRUPTION, ...). */
+export class CairnError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'CairnError';
+    this.code = code;
+  }
+}
+
+function toError(e) {
+  return new CairnError(e.code || 'INTERNAL', e.message || String(e));
+}
+
+function checkKey(x, what) {
+  if (typeof x === 'string' || x instanceof Uint8Array) return;
+  if (x instanceof ArrayBuffer || ArrayBuffer.isView(x)) return;
+  throw new CairnError('INVALID_ARGUMENT', `${what} must be a Uint8Array or a string, not ${x === null ? 'null' : typeof x}`);
+}
+
+/** Talks to a worker (browser) by postMessage, coalescing all requests of one turn. */
+class WorkerTransport {
+  constructor(worker) {
+    this.worker = worker;
+    this.pending = new Map();
+    this.nextId = 1;
+    this.outbox = [];
+    this.fatal = null;
+    this.role = null;
+    this.waiters = [];
+    worker.onmessage = ({ data: m }) => this.onMessage(m);
+    worker.onerror = (ev) => {
+      this.failAll({ code: 'INTERNAL', message: `cairn-db worker failed: ${ev.message || 'error'}` });
+    };
+  }
+
+  onMessage(m) {
+    switch (m.type) {
+      case 'res':
+        for (const r of m.res) {
+          const p = this.pending.get(r.id);
+          if (!p) continue;
+          this.pending.delete(r.id);
+          if (r.error) p.reject(toError(r.error));
+          else p.resolve(r.value);
+        }
+        break;
+      case 'opened':
+        this.role = m.role;
+        this.waiters.splice(0).forEach((w) => w.resolve(m));
+        break;
+      case 'open-error':
+      case 'destroyed':
+        this.waiters.splice(0).forEach((w) => (m.error ? w.reject(toError(m.error)) : w.resolve(m)));
+        break;
+      case 'fatal':
+        this.failAll(m.error);
+        break;
+      default:
+        break;
+    }
+  }
+
+  failAll(error) {
+    this.fatal = error;
+    for (const [, p] of this.pending) p.reject(toError(error));
+    this.pending.clear();
+    this.waiters.splice(0).forEach((w) => w.reject(toError(error)));
+  }
+
+  control(msg) {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.worker.postMessage(msg);
+    });
+  }
+
+  call(req) {
+    if (this.fatal) return Promise.reject(toError(this.fatal));
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      this.outbox.push({ id, req });
+      if (this.outbox.length === 1) {
+        queueMicrotask(() => {
+          const reqs = this.outbox;
+          this.outbox = [];
+          try {
+            this.worker.postMessage({ type: 'reqs', reqs });
+          } catch (e) {
+            // Not cloneable (a function, a symbol...): fail these requests only.
+            for (const r of reqs) {
+              const p = this.pending.get(r.id);
+              this.pending.delete(r.id);
+              if (p) p.reject(new CairnError('INVALID_ARGUMENT', `cannot send request: ${e.message}`));
+            }
+          }
+        });
+      }
+    });
+  }
+
+  terminate() {
+    this.worker.terminate();
+    this.fatal = { code: 'CLOSED', message: 'database is closed' };
+    this.failAll(this.fatal);
+  }
+}
+
+/** In-process transport (Node): the engine runs on this thread over an in-memory store. */
+class LocalTransport {
+  constructor(engine) {
+    this.engine = engine;
+    this.role = 'owner';
+  }
+  call(req) {
+    return new Promise((resolve, reject) => {
+      this.engine.submit(req, (r) => (r.error ? reject(toError(r.error)) : resolve(r.value)));
+    });
+  }
+  terminate() {}
+}
+
+let nodeModule = null;
+async function loadNode() {
+  if (!nodeModule) {
+    nodeModule = (async () => {
+      const wasm = await import('./cairn_wasm.js');
+      const { readFile } = await import('node:fs/promises');
+      const bytes = await readFile(new URL('./cairn_wasm_bg.wasm', import.meta.url));
+      wasm.initSync({ module: bytes });
+      const { Engine } = await import('./engine.js');
+      return { CairnDb: wasm.CairnDb, Engine };
+    })();
+  }
+  return nodeModule;
+}
+
+/** A pinned read point; pass it as `{snapshot}` to get/scan, and release it when done. */
+export class Snapshot {
+  constructor(db, id) {
+    this.db = db;
+    this.id = id;
+    this.released = false;
+  }
+  async release() {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.db.t.call({ op: 'release', id: this.id });
+    } catch (e) {
+      if (!(e instanceof CairnError && e.code === 'CLOSED')) throw e;
+    }
+  }
+}
+
+function snapId(s) {
+  if (s === undefined || s === null) return undefined;
+  if (s instanceof Snapshot) return s.id;
+  throw new CairnError('INVALID_ARGUMENT', 'snapshot must be a Snapshot from db.snapshot()');
+}
+
+export class Cairn {
+  constructor(name, transport) {
+    this.name = name;
+    this.t = transport;
+  }
+
+  /**
+   * Opens (creating if missing) the database `name`. Browser: OPFS, owned by a worker of
+   * this tab or of another tab of the origin. Node: in memory.
+   */
+  static async open(name, options = {}) {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new CairnError('INVALID_ARGUMENT', 'database name must be a non-empty string');
+    }
+    if (isNode) {
+      const { CairnDb, Engine } = await loadNode();
+      let db;
+      try {
+        db = await CairnDb.open(name, { ...options, memory: true });
+      } catch (e) {
+        throw toError(e);
+      }
+      return new Cairn(name, new LocalTransport(new Engine(db)));
+    }
+    const worker = new Worker(options.workerUrl || new URL('./worker.js', import.meta.url), { type: 'module', name: `cairn-db:${name}` });
+    const t = new WorkerTransport(worker);
+    const { workerUrl, ...rest } = options;
+    try {
+      await t.control({ type: 'open', name, options: rest });
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+    return new Cairn(name, t);
+  }
+
+  /** Deletes the database `name` (fails with LOCKED while any tab has it open). */
+  static async destroy(name, options = {}) {
+    if (isNode) {
+      const { CairnDb } = await loadNode();
+      try {
+        await CairnDb.destroy(name, true);
+      } catch (e) {
+        throw toError(e);
+      }
+      return;
+    }
+    const worker = new Worker(options.workerUrl || new URL('./worker.js', import.meta.url), { type: 'module' });
+    const t = new WorkerTransport(worker);
+    try {
+      await t.control({ type: 'destroy', name, options: { memory: !!options.memory } });
+    } finally {
+      worker.terminate();
+    }
+  }
+
+  /** 'owner' when this tab's worker owns the files, 'client' when another tab does. */
+  role() {
+    return this.t.call({ op: 'role' }).catch(() => this.t.role);
+  }
+
+  async get(key, opts = {}) {
+    checkKey(key, 'key');
+    const v = await this.t.call({ op: 'get', key, snapshot: snapId(opts.snapshot) });
+    if (v !== undefined && opts.asString) return decoder.decode(v);
+    return v;
+  }
+
+  put(key, value, opts = {}) {
+    try {
+      checkKey(key, 'key');
+      checkKey(value, 'value');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.t.call({ op: 'put', key, value, sync: opts.sync !== false });
+  }
+
+  delete(key, opts = {}) {
+    try {
+      checkKey(key, 'key');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.t.call({ op: 'del', key, sync: opts.sync !== false });
+  }
+
+  batch(ops, opts = {}) {
+    if (!Array.isArray(ops)) return Promise.reject(new CairnError('INVALID_ARGUMENT', 'batch operations must be an array'));
+    return this.t.call({ op: 'batch', ops, sync: opts.sync !== false });
+  }
+
+  async snapshot() {
+    const id = await this.t.call({ op: 'snapshot' });
+    return new Snapshot(this, id);
+  }
+
+  /**
+   * Iterates `[key, value]` pairs in key order (or reverse), fetching pages from the worker.
+   * Options: start (inclusive), end (exclusive), prefix, reverse, limit, pageSize, snapshot,
+   * keyAsString, valueAsString. Without a snapshot, the scan takes (and releases) its own,
+   * so all pages read the same state.
+   */
+  async *scan(opts = {}) {
+    for (const k of ['start', 'end', 'prefix']) if (opts[k] !== undefined) checkKey(opts[k], k);
+    let snap = opts.snapshot;
+    const own = snap === undefined;
+    if (own) snap = await this.snapshot();
+    else snapId(snap);
+    const pageSize = Math.max(1, opts.pageSize || 1000);
+    let remaining = opts.limit === undefined ? Infinity : opts.limit;
+    let after;
+    try {
+      while (remaining > 0) {
+        const req = {
+          op: 'scan',
+          start: opts.start,
+          end: opts.end,
+          prefix: opts.prefix,
+          reverse: !!opts.reverse,
+          after,
+          limit: Math.min(pageSize, remaining),
+          snapshot: snap.id,
+        };
+        let page;
+        try {
+          page = await this.t.call(req);
+        } catch (e) {
+          // The owner tab changed (its snapshots are gone): continue on a fresh snapshot.
+          if (own && e instanceof CairnError && e.code === 'SNAPSHOT_RELEASED') {
+            snap = await this.snapshot();
+            continue;
+          }
+          throw e;
+        }
+        const kv = page.kv;
+        for (let i = 0; i < kv.length; i += 2) {
+          const k = kv[i];
+          const v = kv[i + 1];
+          yield [opts.keyAsString ? decoder.decode(k) : k, opts.valueAsString ? decoder.decode(v) : v];
+        }
+        remaining -= kv.length / 2;
+        if (!page.more || kv.length === 0) break;
+        after = kv[kv.length - 2];
+      }
+    } finally {
+      if (own) await snap.release().catch(() => {});
+    }
+  }
+
+  /** Writes the memtable to an SSTable now. */
+  flush() {
+    return this.t.call({ op: 'flush' });
+  }
+
+  /** Engine counters plus worker metrics (maxStepMs: the longest cooperative pause). */
+  stats() {
+    return this.t.call({ op: 'stats' });
+  }
+
+  /** Closes the database (the owner syncs, closes and hands the lock to the next tab). */
+  async close() {
+    try {
+      await this.t.call({ op: 'close' });
+    } catch (e) {
+      if (!(e instanceof CairnError && e.code === 'CLOSED')) throw e;
+    }
+    this.t.terminate();
+  }
+}
+
+export default Cairn;

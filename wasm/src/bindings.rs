@@ -1,0 +1,864 @@
+//! The wasm-bindgen bindings behind the npm package `cairn-db`: a [`CairnDb`] JS class over
+//! [`Db`]`<`[`OpfsVfs`]`>` (in a dedicated worker) or `Db<MemVfs>` (in Node, or anywhere
+//! with `{ memory: true }`).
+//!
+//! Everything is synchronous after the asynchronous [`CairnDb::open`], except growing the OPFS
+//! pool ([`CairnDb::replenish`]). The JS worker (`wasm/js/engine.js`) drives it:
+//! - writes that arrive in the same event-loop turn are committed together with
+//!   [`CairnDb::commit_group`] (one WAL append, one `flush()` of the sync access handle);
+//! - when no request is queued it calls [`CairnDb::step`] (one flush or compaction job) and
+//!   tops the pool up with [`CairnDb::replenish`] whenever [`CairnDb::needs_reserve`] says so.
+//!
+//! Every error is a JS `Error` named `CairnError` with a string `code` property: the engine's
+//! [`cairn_core::Error::code`] (`KEY_TOO_LARGE`, `CLOSED`, `LOCKED`, `CORRUPTION`, ...), an OPFS
+//! mount failure's code (`LOCKED`, `NO_SPACE`, `UNAVAILABLE`, `CORRUPTION`,
+//! `UNSUPPORTED_FORMAT`, `IO`), or `INVALID_ARGUMENT` for bad input from JS.
+
+use crate::opfs::OpfsFile;
+use crate::opfs::{OpfsError, OpfsErrorKind, OpfsVfs};
+use cairn_core::batch::WriteBatch;
+use cairn_core::{Db, Direction, Error as CoreError, Options, Snapshot, WritePressure};
+type MemFile = <MemVfs as Vfs>::File;
+use cairn_vfs::{ErrorKind, File, LockGuard, MemVfs, Vfs};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use std::cell::RefCell;
+use std::ops::Bound;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Default low-water mark of free OPFS pool files (raised automatically as the database grows).
+const DEFAULT_MIN_FREE: usize = 8;
+/// Default entries per scan page.
+const DEFAULT_PAGE_LIMIT: usize = 1000;
+/// Default bytes per scan page (approximate).
+const DEFAULT_PAGE_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// In-memory databases by name, so that close + reopen in one Node process (or one worker)
+    /// finds the data again. `CairnDb.destroy(name, {memory: true})` drops one.
+    /// (A Vec rather than a map: few entries, and no extra map instantiation in the wasm.)
+    static MEMORY: RefCell<Vec<(String, MemVfs)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A JS `Error` named `CairnError` with a `code` property.
+fn cairn_error(code: &str, message: &str) -> JsValue {
+    let err = js_sys::Error::new(message);
+    err.set_name("CairnError");
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = Reflect::set(&err, &JsValue::from_str("code"), &JsValue::from_str(code));
+    err.into()
+}
+
+fn core_error(e: &CoreError) -> JsValue {
+    cairn_error(e.code(), &e.to_string())
+}
+
+fn invalid(message: &str) -> JsValue {
+    cairn_error("INVALID_ARGUMENT", message)
+}
+
+/// The `code` of an OPFS mount, reserve or destroy failure.
+pub fn opfs_code(kind: OpfsErrorKind) -> &'static str {
+    match kind {
+        OpfsErrorKind::Locked => "LOCKED",
+        OpfsErrorKind::NoSpace => "NO_SPACE",
+        OpfsErrorKind::Unavailable => "UNAVAILABLE",
+        OpfsErrorKind::CorruptHeader | OpfsErrorKind::DuplicateName => "CORRUPTION",
+        OpfsErrorKind::UnsupportedVersion => "UNSUPPORTED_FORMAT",
+        OpfsErrorKind::Js => "IO",
+    }
+}
+
+fn opfs_error(e: &OpfsError) -> JsValue {
+    cairn_error(opfs_code(e.kind()), &e.to_string())
+}
+
+/// The bytes of a key or value given from JS: a string (encoded as UTF-8), a `Uint8Array`
+/// (copied), an `ArrayBuffer` or another typed-array view (its bytes).
+fn bytes_of(v: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
+    if let Some(s) = v.as_string() {
+        return Ok(s.into_bytes());
+    }
+    if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(b) = v.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Ok(Uint8Array::new(b).to_vec());
+    }
+    if js_sys::ArrayBuffer::is_view(v) {
+        let buffer = Reflect::get(v, &JsValue::from_str("buffer"))?;
+        let offset = Reflect::get(v, &JsValue::from_str("byteOffset"))?
+            .as_f64()
+            .unwrap_or(0.0);
+        let len = Reflect::get(v, &JsValue::from_str("byteLength"))?
+            .as_f64()
+            .unwrap_or(0.0);
+        if let Some(b) = buffer.dyn_ref::<js_sys::ArrayBuffer>() {
+            // Offsets and lengths of views are integers below 2^53.
+            return Ok(
+                Uint8Array::new_with_byte_offset_and_length(b, offset as u32, len as u32).to_vec(),
+            );
+        }
+    }
+    Err(invalid(&format!(
+        "{what} must be a Uint8Array or a string, not {}",
+        type_name(v)
+    )))
+}
+
+fn type_name(v: &JsValue) -> String {
+    if v.is_undefined() {
+        return String::from("undefined");
+    }
+    if v.is_null() {
+        return String::from("null");
+    }
+    v.js_typeof()
+        .as_string()
+        .unwrap_or_else(|| String::from("?"))
+}
+
+fn prop(obj: &JsValue, name: &str) -> Result<JsValue, JsValue> {
+    if obj.is_undefined() || obj.is_null() {
+        return Ok(JsValue::UNDEFINED);
+    }
+    Reflect::get(obj, &JsValue::from_str(name))
+}
+
+fn opt_number(obj: &JsValue, name: &str) -> Result<Option<f64>, JsValue> {
+    let v = prop(obj, name)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => Ok(Some(n)),
+        _ => Err(invalid(&format!(
+            "option {name} must be a non-negative integer"
+        ))),
+    }
+}
+
+fn opt_usize(obj: &JsValue, name: &str) -> Result<Option<usize>, JsValue> {
+    // Non-negative integers; clamped to the address space (wasm32: 4 GiB).
+    Ok(opt_number(obj, name)?.map(|n| {
+        if n > usize::MAX as f64 {
+            usize::MAX
+        } else {
+            n as usize
+        }
+    }))
+}
+
+fn opt_bool(obj: &JsValue, name: &str) -> Result<Option<bool>, JsValue> {
+    let v = prop(obj, name)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_bool()
+        .map(Some)
+        .ok_or_else(|| invalid(&format!("option {name} must be a boolean")))
+}
+
+fn opt_bytes(obj: &JsValue, name: &str) -> Result<Option<Vec<u8>>, JsValue> {
+    let v = prop(obj, name)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    bytes_of(&v, name).map(Some)
+}
+
+/// Engine options from a JS object (all optional): `writeBufferSize`, `blockCacheSize`,
+/// `maxKeySize`, `maxValueSize`, `targetTableSize`, `bloomBitsPerKey`, `compression`,
+/// `createIfMissing`, `errorIfExists`. Starts from [`Options::browser`].
+fn parse_options(js: &JsValue) -> Result<Options, JsValue> {
+    let mut o = Options::browser();
+    o.background_threads = 0;
+    if let Some(n) = opt_usize(js, "writeBufferSize")? {
+        o.write_buffer_size = n;
+    }
+    if let Some(n) = opt_usize(js, "blockCacheSize")? {
+        o.block_cache_size = n;
+    }
+    if let Some(n) = opt_usize(js, "maxKeySize")? {
+        o.max_key_size = n;
+    }
+    if let Some(n) = opt_usize(js, "maxValueSize")? {
+        o.max_value_size = n;
+    }
+    if let Some(n) = opt_number(js, "targetTableSize")? {
+        o.target_table_size = n as u64;
+    }
+    if let Some(n) = opt_number(js, "bloomBitsPerKey")? {
+        o.bloom_bits_per_key =
+            u32::try_from(n as u64).map_err(|_| invalid("option bloomBitsPerKey is too large"))?;
+    }
+    if let Some(b) = opt_bool(js, "compression")? {
+        o.compression = b;
+    }
+    if let Some(b) = opt_bool(js, "createIfMissing")? {
+        o.create_if_missing = b;
+    }
+    if let Some(b) = opt_bool(js, "errorIfExists")? {
+        o.error_if_exists = b;
+    }
+    o.validate().map_err(|e| core_error(&e))?;
+    Ok(o)
+}
+
+/// The Vfs of a [`CairnDb`]: OPFS or memory. One enum rather than two `Db` types so that the
+/// engine is compiled once (two monomorphizations of `Db` would double most of the wasm).
+#[derive(Clone, Debug)]
+pub enum AnyVfs {
+    /// OPFS, in a dedicated worker.
+    Opfs(OpfsVfs),
+    /// In memory (Node, or `{memory: true}`).
+    Mem(MemVfs),
+}
+
+/// An open file of an [`AnyVfs`].
+pub enum AnyFile {
+    /// An OPFS file.
+    Opfs(Arc<OpfsFile>),
+    /// An in-memory file.
+    Mem(Arc<MemFile>),
+}
+
+macro_rules! either {
+    ($e:expr, $f:ident => $body:expr) => {
+        match $e {
+            AnyFile::Opfs($f) => $body,
+            AnyFile::Mem($f) => $body,
+        }
+    };
+}
+
+impl File for AnyFile {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> cairn_vfs::Result<()> {
+        either!(self, f => f.read_exact_at(offset, buf))
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> cairn_vfs::Result<()> {
+        either!(self, f => f.write_at(offset, data))
+    }
+    fn sync(&self) -> cairn_vfs::Result<()> {
+        either!(self, f => f.sync())
+    }
+    fn truncate(&self, len: u64) -> cairn_vfs::Result<()> {
+        either!(self, f => f.truncate(len))
+    }
+    fn len(&self) -> cairn_vfs::Result<u64> {
+        either!(self, f => f.len())
+    }
+}
+
+macro_rules! any_vfs {
+    ($e:expr, $v:ident => $body:expr) => {
+        match $e {
+            AnyVfs::Opfs($v) => $body,
+            AnyVfs::Mem($v) => $body,
+        }
+    };
+}
+
+impl Vfs for AnyVfs {
+    type File = AnyFile;
+    fn create(&self, name: &str) -> cairn_vfs::Result<Arc<AnyFile>> {
+        Ok(Arc::new(match self {
+            AnyVfs::Opfs(v) => AnyFile::Opfs(v.create(name)?),
+            AnyVfs::Mem(v) => AnyFile::Mem(v.create(name)?),
+        }))
+    }
+    fn open(&self, name: &str) -> cairn_vfs::Result<Arc<AnyFile>> {
+        Ok(Arc::new(match self {
+            AnyVfs::Opfs(v) => AnyFile::Opfs(v.open(name)?),
+            AnyVfs::Mem(v) => AnyFile::Mem(v.open(name)?),
+        }))
+    }
+    fn remove(&self, name: &str) -> cairn_vfs::Result<()> {
+        any_vfs!(self, v => v.remove(name))
+    }
+    fn list(&self) -> cairn_vfs::Result<Vec<String>> {
+        any_vfs!(self, v => v.list())
+    }
+    fn exists(&self, name: &str) -> cairn_vfs::Result<bool> {
+        any_vfs!(self, v => v.exists(name))
+    }
+    fn sync_dir(&self) -> cairn_vfs::Result<()> {
+        any_vfs!(self, v => v.sync_dir())
+    }
+    fn lock(&self) -> cairn_vfs::Result<LockGuard> {
+        any_vfs!(self, v => v.lock())
+    }
+}
+
+type Inner = Db<AnyVfs>;
+
+/// Runs `$body` with `$db` bound to the `Db` (kept as a macro from when there were two types).
+macro_rules! with_db {
+    ($inner:expr, $db:ident => $body:expr) => {{
+        let $db = $inner;
+        $body
+    }};
+}
+
+/// Reads one length-prefixed field of the group-commit encoding.
+fn take<'a>(data: &mut &'a [u8], n: usize) -> Result<&'a [u8], JsValue> {
+    if data.len() < n {
+        return Err(invalid("truncated write group encoding"));
+    }
+    let (head, rest) = data.split_at(n);
+    *data = rest;
+    Ok(head)
+}
+
+fn take_u32(data: &mut &[u8]) -> Result<usize, JsValue> {
+    let b = take(data, 4)?;
+    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+}
+
+/// Decodes the batches of a write group (see [`CairnDb::commit_group`]).
+fn decode_group(mut data: &[u8]) -> Result<Vec<WriteBatch>, JsValue> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let ops = take_u32(&mut data)?;
+        let mut batch = WriteBatch::new();
+        for _ in 0..ops {
+            let kind = take(&mut data, 1)?[0];
+            let klen = take_u32(&mut data)?;
+            let key = take(&mut data, klen)?;
+            match kind {
+                0 => batch.delete(key),
+                1 => {
+                    let vlen = take_u32(&mut data)?;
+                    let value = take(&mut data, vlen)?;
+                    batch.put(key, value);
+                }
+                _ => return Err(invalid("bad operation kind in write group encoding")),
+            }
+        }
+        out.push(batch);
+    }
+    Ok(out)
+}
+
+/// Commits the valid batches of `batches` as one WAL record with at most one sync. Returns
+/// one result per batch: `None` when it is committed, the error otherwise.
+fn commit_batches<V: cairn_vfs::Vfs + Clone>(
+    db: &mut Db<V>,
+    batches: &[WriteBatch],
+    sync: bool,
+) -> Vec<Option<JsValue>> {
+    let mut results: Vec<Option<JsValue>> = Vec::with_capacity(batches.len());
+    let mut valid: Vec<&WriteBatch> = Vec::new();
+    let mut valid_idx = Vec::new();
+    for (i, b) in batches.iter().enumerate() {
+        match db.validate_batch(b) {
+            Ok(()) if b.is_empty() => results.push(None),
+            Ok(()) => {
+                results.push(None);
+                valid.push(b);
+                valid_idx.push(i);
+            }
+            Err(e) => results.push(Some(core_error(&e))),
+        }
+    }
+    if valid.is_empty() {
+        return results;
+    }
+    let outcome = (|| {
+        // Cooperative backpressure: with no background thread, the writer does the work.
+        let pressure = db.write_pressure();
+        db.note_pressure(pressure);
+        match pressure {
+            WritePressure::None => {}
+            WritePressure::Slowdown(_) => {
+                db.step()?;
+            }
+            WritePressure::Stop => {
+                while db.write_pressure() == WritePressure::Stop {
+                    if !db.step()? {
+                        break;
+                    }
+                }
+            }
+        }
+        let pending = db.commit_begin(&valid)?;
+        let synced = sync.then(|| pending.sync());
+        db.commit_finish(pending, synced)
+    })();
+    if let Err(e) = outcome {
+        let err = core_error(&e);
+        for i in valid_idx {
+            results[i] = Some(err.clone());
+        }
+    }
+    results
+}
+
+/// A Cairn database, owned by one dedicated worker (OPFS) or one Node process (memory).
+///
+/// Keys and values are `Uint8Array`s or strings (UTF-8). Returned keys and values are fresh
+/// `Uint8Array`s.
+#[wasm_bindgen]
+pub struct CairnDb {
+    name: String,
+    inner: Option<Inner>,
+    /// Live snapshots with their ids (few at a time: a Vec is enough and keeps the wasm small).
+    snapshots: Vec<(u32, Snapshot)>,
+    next_snapshot: u32,
+}
+
+impl CairnDb {
+    fn inner(&self) -> Result<&Inner, JsValue> {
+        self.inner
+            .as_ref()
+            .ok_or_else(|| core_error(&CoreError::Closed))
+    }
+
+    fn inner_mut(&mut self) -> Result<&mut Inner, JsValue> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| core_error(&CoreError::Closed))
+    }
+
+    fn seq_for(&self, snapshot: Option<u32>) -> Result<Option<u64>, JsValue> {
+        match snapshot {
+            None => Ok(None),
+            Some(id) => self
+                .snapshots
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, s)| Some(s.sequence()))
+                .ok_or_else(|| {
+                    cairn_error(
+                        "SNAPSHOT_RELEASED",
+                        &format!("snapshot {id} is released or belongs to another database"),
+                    )
+                }),
+        }
+    }
+
+    fn commit(
+        &mut self,
+        batches: &[WriteBatch],
+        sync: bool,
+    ) -> Result<Vec<Option<JsValue>>, JsValue> {
+        let inner = self.inner_mut()?;
+        Ok(with_db!(inner, db => commit_batches(db, batches, sync)))
+    }
+
+    fn commit_one(&mut self, batch: WriteBatch, sync: Option<bool>) -> Result<(), JsValue> {
+        let results = self.commit(&[batch], sync.unwrap_or(true))?;
+        match results.into_iter().next().flatten() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl CairnDb {
+    /// Opens (creating if missing) the database `name`. In a dedicated worker it mounts the
+    /// OPFS directory `name`; with `options.memory` (or where OPFS does not exist, e.g. Node)
+    /// it uses an in-memory Vfs kept for the life of the wasm instance. Other options: see
+    /// `wasm/js/index.d.ts` (`OpenOptions`); `minFreeFiles` sets the pool's low-water mark.
+    pub async fn open(name: String, options: JsValue) -> Result<CairnDb, JsValue> {
+        cairn_vfs::check_name(&name).map_err(|_| {
+            invalid(&format!(
+                "bad database name \"{name}\": use 1 to 64 ASCII letters, digits, '.', '-' or '_', \
+                 not starting with '.'"
+            ))
+        })?;
+        let opts = parse_options(&options)?;
+        let memory = opt_bool(&options, "memory")?.unwrap_or(false);
+        let inner = if memory {
+            let vfs = MEMORY.with(|m| {
+                let mut m = m.borrow_mut();
+                if let Some((_, v)) = m.iter().find(|(n, _)| *n == name) {
+                    return v.clone();
+                }
+                let v = MemVfs::new();
+                m.push((name.clone(), v.clone()));
+                v
+            });
+            Db::open(AnyVfs::Mem(vfs), opts).map_err(|e| core_error(&e))?
+        } else {
+            let min_free = opt_usize(&options, "minFreeFiles")?.unwrap_or(DEFAULT_MIN_FREE);
+            let vfs = OpfsVfs::mount(&name, min_free)
+                .await
+                .map_err(|e| opfs_error(&e))?;
+            open_opfs(vfs, opts).await?
+        };
+        Ok(CairnDb {
+            name,
+            inner: Some(inner),
+            snapshots: Vec::new(),
+            next_snapshot: 1,
+        })
+    }
+
+    /// Deletes the database `name` and all its files. Fails with `LOCKED` while it is open
+    /// (OPFS). With `memory` it forgets the in-memory database of that name.
+    pub async fn destroy(name: String, memory: Option<bool>) -> Result<(), JsValue> {
+        if memory.unwrap_or(false) {
+            MEMORY.with(|m| m.borrow_mut().retain(|(n, _)| *n != name));
+            return Ok(());
+        }
+        OpfsVfs::destroy(&name).await.map_err(|e| opfs_error(&e))
+    }
+
+    /// The database name given to `open`.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// True after `close`.
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// The value of `key` (at snapshot `snapshot` if given), or `undefined`.
+    pub fn get(&self, key: JsValue, snapshot: Option<u32>) -> Result<JsValue, JsValue> {
+        let key = bytes_of(&key, "key")?;
+        let seq = self.seq_for(snapshot)?;
+        let inner = self.inner()?;
+        let found = with_db!(inner, db => match seq {
+            Some(s) => db.get_at(&key, s),
+            None => db.get(&key),
+        })
+        .map_err(|e| core_error(&e))?;
+        Ok(match found {
+            Some(v) => Uint8Array::from(v.as_slice()).into(),
+            None => JsValue::UNDEFINED,
+        })
+    }
+
+    /// Sets `key` to `value`; durable when it returns unless `sync` is `false`.
+    pub fn put(&mut self, key: JsValue, value: JsValue, sync: Option<bool>) -> Result<(), JsValue> {
+        let key = bytes_of(&key, "key")?;
+        let value = bytes_of(&value, "value")?;
+        let mut b = WriteBatch::new();
+        b.put(&key, &value);
+        self.commit_one(b, sync)
+    }
+
+    /// Deletes `key`; durable when it returns unless `sync` is `false`.
+    pub fn delete(&mut self, key: JsValue, sync: Option<bool>) -> Result<(), JsValue> {
+        let key = bytes_of(&key, "key")?;
+        let mut b = WriteBatch::new();
+        b.delete(&key);
+        self.commit_one(b, sync)
+    }
+
+    /// Applies `ops` atomically: an array of `{type: "put", key, value}` and
+    /// `{type: "del" | "delete", key}`.
+    pub fn batch(&mut self, ops: JsValue, sync: Option<bool>) -> Result<(), JsValue> {
+        let b = batch_from_js(&ops)?;
+        self.commit_one(b, sync)
+    }
+
+    /// Group commit: `data` holds several batches, each encoded as `u32 count` then per
+    /// operation `u8 kind` (1 put, 0 delete), `u32 keyLen`, key, and for a put `u32 valueLen`,
+    /// value (little-endian). The valid batches are committed as one WAL record, synced once
+    /// when `sync`. Returns one entry per batch: `null` when committed, else its `CairnError`
+    /// (a batch with an oversized key fails alone; an I/O failure fails them all).
+    #[wasm_bindgen(js_name = commitGroup)]
+    pub fn commit_group(&mut self, data: &[u8], sync: bool) -> Result<Array, JsValue> {
+        let batches = decode_group(data)?;
+        let results = self.commit(&batches, sync)?;
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or(JsValue::NULL))
+            .collect())
+    }
+
+    /// One page of a scan, as a flat array `[key0, value0, key1, value1, ...]`. `opts`
+    /// (all optional): `start` (inclusive), `end` (exclusive), `prefix`, `reverse`, `after`
+    /// (continue strictly after this key, in scan order), `limit` (entries, default 1000),
+    /// `maxBytes` (default 1 MiB), `snapshot` (an id from `snapshot()`).
+    pub fn scan(&self, opts: JsValue) -> Result<Array, JsValue> {
+        let start = opt_bytes(&opts, "start")?;
+        let end = opt_bytes(&opts, "end")?;
+        let prefix = opt_bytes(&opts, "prefix")?;
+        let after = opt_bytes(&opts, "after")?;
+        let reverse = opt_bool(&opts, "reverse")?.unwrap_or(false);
+        let limit = opt_usize(&opts, "limit")?.unwrap_or(DEFAULT_PAGE_LIMIT);
+        let max_bytes = opt_usize(&opts, "maxBytes")?.unwrap_or(DEFAULT_PAGE_BYTES);
+        let snapshot = match prop(&opts, "snapshot")? {
+            v if v.is_undefined() || v.is_null() => None,
+            v => Some(
+                v.as_f64()
+                    .filter(|n| *n >= 0.0 && *n <= f64::from(u32::MAX) && n.fract() == 0.0)
+                    .map(|n| n as u32)
+                    .ok_or_else(|| invalid("option snapshot must be a snapshot id"))?,
+            ),
+        };
+        let seq = self.seq_for(snapshot)?;
+        let lo = start.as_deref().map_or(Bound::Unbounded, Bound::Included);
+        let hi = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let direction = if reverse {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        };
+        let inner = self.inner()?;
+        let page = with_db!(inner, db => {
+            let seq = seq.unwrap_or_else(|| db.visible_sequence());
+            db.scan_page((lo, hi), prefix.as_deref(), seq, direction, after.as_deref(), limit.max(1), max_bytes)
+        })
+        .map_err(|e| core_error(&e))?;
+        let out = Array::new_with_length(0);
+        for (k, v) in page {
+            out.push(&Uint8Array::from(k.as_slice()));
+            out.push(&Uint8Array::from(v.as_slice()));
+        }
+        Ok(out)
+    }
+
+    /// Pins the current state; returns an id for `get`/`scan` and `releaseSnapshot`.
+    pub fn snapshot(&mut self) -> Result<u32, JsValue> {
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| core_error(&CoreError::Closed))?;
+        let snap = with_db!(inner, db => db.snapshot());
+        let id = self.next_snapshot;
+        self.next_snapshot = self.next_snapshot.wrapping_add(1).max(1);
+        self.snapshots.push((id, snap));
+        Ok(id)
+    }
+
+    /// Releases a snapshot; returns whether the id was live.
+    #[wasm_bindgen(js_name = releaseSnapshot)]
+    pub fn release_snapshot(&mut self, id: u32) -> bool {
+        let Some(pos) = self.snapshots.iter().position(|(i, _)| *i == id) else {
+            return false;
+        };
+        let (_, snap) = self.snapshots.swap_remove(pos);
+        if let Some(inner) = self.inner.as_mut() {
+            with_db!(inner, db => db.release_snapshot(snap));
+        }
+        true
+    }
+
+    /// Writes the memtable to an SSTable now (and syncs everything).
+    pub fn flush(&mut self) -> Result<(), JsValue> {
+        let inner = self.inner_mut()?;
+        with_db!(inner, db => db.flush()).map_err(|e| core_error(&e))
+    }
+
+    /// Runs one background job (a flush or a compaction) inline; returns whether there was
+    /// one. Call it when idle, after `replenish` when `needsReserve`.
+    pub fn step(&mut self) -> Result<bool, JsValue> {
+        let inner = self.inner_mut()?;
+        with_db!(inner, db => db.step()).map_err(|e| core_error(&e))
+    }
+
+    /// True when a flush or compaction is waiting.
+    #[wasm_bindgen(js_name = hasPendingWork)]
+    pub fn has_pending_work(&self) -> bool {
+        match &self.inner {
+            Some(inner) => with_db!(inner, db => db.has_pending_work() && !db.is_poisoned()),
+            None => false,
+        }
+    }
+
+    /// True when the OPFS pool has fewer free files than the next job or memtable switch may
+    /// need: call `replenish()` (async) before the next write or `step()`. The need is
+    /// estimated from the database size (a compaction writes at most about its input size in
+    /// tables of `targetTableSize`), because creating a file inside the engine cannot wait.
+    #[wasm_bindgen(js_name = needsReserve)]
+    pub fn needs_reserve(&self) -> bool {
+        match &self.inner {
+            Some(db) => {
+                let AnyVfs::Opfs(vfs) = db.vfs() else {
+                    return false;
+                };
+                let need = pool_need(db);
+                if need > vfs.low_water() {
+                    vfs.set_low_water(need);
+                }
+                vfs.needs_reserve()
+            }
+            None => false,
+        }
+    }
+
+    /// Grows the OPFS pool to its low-water mark; resolves to the number of files created.
+    pub fn replenish(&self) -> js_sys::Promise {
+        let vfs = match &self.inner {
+            Some(db) => match db.vfs() {
+                AnyVfs::Opfs(vfs) => {
+                    let need = pool_need(db);
+                    if need > vfs.low_water() {
+                        vfs.set_low_water(need);
+                    }
+                    Some(vfs.clone())
+                }
+                AnyVfs::Mem(_) => None,
+            },
+            None => None,
+        };
+        wasm_bindgen_futures::future_to_promise(async move {
+            match vfs {
+                Some(vfs) => {
+                    let n = vfs.replenish().await.map_err(|e| opfs_error(&e))?;
+                    Ok(JsValue::from_f64(n as f64))
+                }
+                None => Ok(JsValue::from_f64(0.0)),
+            }
+        })
+    }
+
+    /// Counters and sizes as a plain object (see `Stats` in `index.d.ts`).
+    pub fn stats(&self) -> Result<JsValue, JsValue> {
+        let inner = self.inner()?;
+        let s = with_db!(inner, db => db.stats());
+        let o = Object::new();
+        let set = |k: &str, v: JsValue| Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
+        let num = |n: u64| JsValue::from_f64(n as f64);
+        // A table and one loop rather than one inlined call per field: smaller wasm.
+        let fields: [(&str, u64); 19] = [
+            ("memtableBytes", s.memtable_bytes),
+            ("immutableMemtables", s.immutable_memtables),
+            ("l0Runs", s.l0_runs),
+            ("lastSequence", s.last_sequence),
+            ("walBytes", s.wal_bytes),
+            ("walSyncs", s.wal_syncs),
+            ("commits", s.commits),
+            ("batches", s.batches),
+            ("flushes", s.flushes),
+            ("flushBytes", s.flush_bytes),
+            ("compactions", s.compactions),
+            ("writeSlowdowns", s.write_slowdowns),
+            ("writeStops", s.write_stops),
+            ("cacheHits", s.cache_hits),
+            ("cacheMisses", s.cache_misses),
+            ("cacheBytes", s.cache_bytes),
+            ("snapshots", s.snapshots),
+            ("tableBytes", s.table_bytes),
+            ("tableRawBytes", s.table_raw_bytes),
+        ];
+        for (k, v) in fields {
+            set(k, num(v))?;
+        }
+        let levels = Array::new();
+        for l in &s.levels {
+            let lo = Object::new();
+            for (k, v) in [
+                ("level", l.level as u64),
+                ("tables", l.tables),
+                ("bytes", l.bytes),
+                ("compactionRead", l.compaction_read),
+                ("compactionWritten", l.compaction_written),
+            ] {
+                Reflect::set(&lo, &JsValue::from_str(k), &num(v))?;
+            }
+            levels.push(&lo);
+        }
+        set("levels", levels.into())?;
+        let (storage, free, files) = match inner.vfs() {
+            AnyVfs::Opfs(v) => ("opfs", v.free_count() as u64, v.file_count() as u64),
+            AnyVfs::Mem(v) => ("memory", 0, v.list().map_or(0, |l| l.len() as u64)),
+        };
+        set("storage", JsValue::from_str(storage))?;
+        set("poolFree", num(free))?;
+        set("files", num(files))?;
+        let poisoned = with_db!(inner, db => db.is_poisoned());
+        set("poisoned", JsValue::from_bool(poisoned))?;
+        Ok(o.into())
+    }
+
+    /// Syncs and closes the database and releases its files (and, on OPFS, the sync access
+    /// handles, so another worker can mount it). Later calls fail with `CLOSED`; closing
+    /// twice is fine.
+    pub fn close(&mut self) -> Result<(), JsValue> {
+        let Some(mut inner) = self.inner.take() else {
+            return Ok(());
+        };
+        for (_, snap) in std::mem::take(&mut self.snapshots) {
+            with_db!(&mut inner, db => db.release_snapshot(snap));
+        }
+        let r = with_db!(&mut inner, db => db.close());
+        drop(inner);
+        r.map_err(|e| core_error(&e))
+    }
+}
+
+/// Opens the engine on a mounted pool. `Db::open` creates files (current pointer, manifest,
+/// WAL, and tables when a long WAL is replayed) but cannot wait for the pool to grow, so the
+/// pool is first topped up to an estimate of what the open needs; if the open still runs out
+/// of pool files it is retried (after a failed open the directory is in the state a crash
+/// during open leaves, which recovery handles) with a larger pool.
+async fn open_opfs(vfs: OpfsVfs, opts: Options) -> Result<Db<AnyVfs>, JsValue> {
+    let mut wal_bytes = 0u64;
+    for name in vfs.list().map_err(|e| core_error(&e.into()))? {
+        if name.ends_with(".wal") {
+            if let Ok(f) = vfs.open(&name) {
+                wal_bytes = wal_bytes.saturating_add(f.len().unwrap_or(0));
+            }
+        }
+    }
+    let buffer = opts.write_buffer_size.max(1) as u64;
+    let mut need = usize::try_from(wal_bytes / buffer)
+        .unwrap_or(usize::MAX)
+        .saturating_add(DEFAULT_MIN_FREE)
+        .max(vfs.low_water());
+    let mut attempts = 0;
+    loop {
+        vfs.reserve(need).await.map_err(|e| opfs_error(&e))?;
+        match Db::open(AnyVfs::Opfs(vfs.clone()), opts.clone()) {
+            Ok(db) => return Ok(db),
+            Err(CoreError::Io(e)) if e.kind() == ErrorKind::NoSpace && attempts < 4 => {
+                attempts += 1;
+                need = need.saturating_mul(2);
+            }
+            Err(e) => return Err(core_error(&e)),
+        }
+    }
+}
+
+/// A `WriteBatch` from a JS array of `{type, key, value}` operations.
+fn batch_from_js(ops: &JsValue) -> Result<WriteBatch, JsValue> {
+    let ops = ops
+        .dyn_ref::<Array>()
+        .ok_or_else(|| invalid("batch operations must be an array"))?;
+    let mut b = WriteBatch::new();
+    for (i, op) in ops.iter().enumerate() {
+        if !op.is_object() {
+            return Err(invalid(&format!("batch operation {i} is not an object")));
+        }
+        let kind = prop(&op, "type")?.as_string().unwrap_or_default();
+        let key = bytes_of(&prop(&op, "key")?, "key")?;
+        match kind.as_str() {
+            "put" => {
+                let value = bytes_of(&prop(&op, "value")?, "value")?;
+                b.put(&key, &value);
+            }
+            "del" | "delete" => b.delete(&key),
+            _ => {
+                return Err(invalid(&format!(
+                    "batch operation {i}: type must be \"put\" or \"del\""
+                )))
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// Free pool files the next background job or memtable switch may need: a compaction of the
+/// whole database writes about its size in tables of `target_table_size`, plus one more table,
+/// a new manifest, a new WAL and a flush output, with slack.
+fn pool_need(db: &Db<AnyVfs>) -> usize {
+    let opts = db.options();
+    let s = db.stats();
+    let target = opts.target_table_size.max(1);
+    let tables = s.table_bytes / target + 1;
+    let tables = usize::try_from(tables).unwrap_or(usize::MAX);
+    tables
+        .saturating_add(s.immutable_memtables as usize)
+        .saturating_add(6)
+        .max(DEFAULT_MIN_FREE)
+}
