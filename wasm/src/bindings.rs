@@ -610,7 +610,7 @@ impl CairnDb {
         })
         .map_err(|e| core_error(&e))?;
         let out = Array::new_with_length(0);
-        for (k, v) in page {
+        for (k, v) in page.0 {
             out.push(&Uint8Array::from(k.as_slice()));
             out.push(&Uint8Array::from(v.as_slice()));
         }
