@@ -136,7 +136,6 @@ pub const MAX_COMPRESSED_INPUT: usize = 8 << 20;
 /// Appends `contents` as a stored block (possibly compressed) plus its trailer to `out`.
 /// Compresses with LZ4 when `compress` is set and it saves at least 12.5%. `scratch` is a
 /// reusable buffer. Returns the stored size (the handle's `size`).
-
 pub fn write_block(
     contents: &[u8],
     compress: bool,
