@@ -346,7 +346,7 @@ pub fn pick(version: &Version, opts: &Options, reservations: &[Reservation]) -> 
             None
         };
         if let Some(mut p) = picked {
-            p.reason = format!("L{level} score {score:.2}");
+            p.reason = format!("L{level} score {}%", (score * 100.0) as u64);
             return Some(p);
         }
     }
