@@ -199,9 +199,14 @@ fn parent(a: &Args) -> Result<(), String> {
         let p = measure::probe_physical(&a.dir, a.fsync_iters, 256 << 20)
             .map_err(|e| format!("physical probe: {e}"))?;
         log(&format!(
-            "fsync (4 KiB + fdatasync): mean {:.0} µs, p50 {:.0} µs, p99 {:.0} µs → {:.0} ops/s bound; \
-             sequential write {:.0} MiB/s",
-            p.fsync.mean_us, p.fsync.p50_us, p.fsync.p99_us, p.fsync_bound_ops, p.seq_write_mib_s
+            "fsync p50: 4 KiB append {:.0} µs, 128 B append {:.0} µs, 4 KiB overwrite {:.0} µs \
+             → bounds {:.0} / {:.0} ops/s; sequential write {:.0} MiB/s",
+            p.fsync.p50_us,
+            p.fsync_small_append.p50_us,
+            p.fsync_overwrite.p50_us,
+            p.fsync_bound_ops,
+            p.flush_bound_ops,
+            p.seq_write_mib_s
         ));
         rep.physical = Some(p);
     }

@@ -110,44 +110,98 @@ pub fn apparent_bytes(dir: &Path) -> u64 {
 /// This machine's storage limits, measured in the benchmark directory.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Physical {
-    /// Iterations of the fsync probe.
+    /// Iterations of each fsync probe.
     pub fsync_iterations: u32,
-    /// 4 KiB `pwrite` + `fdatasync`: latency percentiles.
+    /// 4 KiB append (`write`) + `fdatasync`: each append allocates a new block, so every
+    /// sync also commits the filesystem journal.
     pub fsync: Latency,
-    /// Upper bound on durable single-writer ops/s: 1 / mean fsync latency.
+    /// 128-byte append + `fdatasync` (a WAL-sized record; a new block only every 32 appends).
+    pub fsync_small_append: Latency,
+    /// 4 KiB overwrite (`pwrite`) in a preallocated file + `fdatasync`: data only, no
+    /// metadata: the device's flush latency, the floor under any durable write.
+    pub fsync_overwrite: Latency,
+    /// Upper bound on durable ops/s of one writer without group commit: 1 / median
+    /// latency of the 4 KiB-append probe.
     pub fsync_bound_ops: f64,
+    /// The same bound from the device flush (overwrite) probe: 1 / its median latency.
+    pub flush_bound_ops: f64,
     /// Sequential write bandwidth, MiB/s (1 MiB writes, one `fdatasync` at the end).
     pub seq_write_mib_s: f64,
     /// Bytes written by the bandwidth probe.
     pub seq_write_bytes: u64,
 }
 
-/// Measures fsync latency (`iterations` × 4 KiB append + `fdatasync`) and sequential write
-/// bandwidth (`seq_bytes` in 1 MiB writes then `fdatasync`) in `dir`.
-pub fn probe_physical(dir: &Path, iterations: u32, seq_bytes: u64) -> std::io::Result<Physical> {
+fn datasync(f: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::io::AsRawFd;
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("fsync-probe");
+    // SAFETY: the descriptor is open for the duration of the call.
+    let rc = unsafe { libc::fdatasync(f.as_raw_fd()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `iterations` of `op` + `fdatasync` on a new file `name` in `dir` (after `prepare`).
+fn sync_probe(
+    dir: &Path,
+    name: &str,
+    iterations: u32,
+    prepare: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+    mut op: impl FnMut(&mut std::fs::File, u32) -> std::io::Result<()>,
+) -> std::io::Result<Latency> {
+    let path = dir.join(name);
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
         .open(&path)?;
-    let block = [0xA5u8; 4096];
+    prepare(&mut f)?;
     let mut h = histogram();
-    for _ in 0..iterations {
+    for i in 0..iterations {
         let t = Instant::now();
-        f.write_all(&block)?;
-        // SAFETY: the descriptor is open for the duration of the call.
-        let rc = unsafe { libc::fdatasync(f.as_raw_fd()) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        op(&mut f, i)?;
+        datasync(&f)?;
         h.record(t.elapsed().as_nanos().max(1) as u64).ok();
     }
     drop(f);
     std::fs::remove_file(&path)?;
-    let fsync = Latency::of(&h);
+    Ok(Latency::of(&h))
+}
+
+/// Measures fsync latency (`iterations` × 4 KiB append + `fdatasync`, and the small-append
+/// and overwrite variants) and sequential write bandwidth (`seq_bytes` in 1 MiB writes then
+/// `fdatasync`) in `dir`.
+pub fn probe_physical(dir: &Path, iterations: u32, seq_bytes: u64) -> std::io::Result<Physical> {
+    use std::os::unix::fs::FileExt;
+    std::fs::create_dir_all(dir)?;
+    let block = [0xA5u8; 4096];
+    let fsync = sync_probe(
+        dir,
+        "probe-append",
+        iterations,
+        |_| Ok(()),
+        |f, _| f.write_all(&block),
+    )?;
+    let small = sync_probe(
+        dir,
+        "probe-small",
+        iterations,
+        |_| Ok(()),
+        |f, _| f.write_all(&block[..128]),
+    )?;
+    let slots = 256u32;
+    let overwrite = sync_probe(
+        dir,
+        "probe-overwrite",
+        iterations,
+        |f| {
+            for _ in 0..slots {
+                f.write_all(&block)?;
+            }
+            f.sync_all()
+        },
+        |f, i| f.write_all_at(&block, u64::from(i % slots) * 4096),
+    )?;
 
     let path = dir.join("seq-probe");
     let mut f = std::fs::OpenOptions::new()
@@ -162,22 +216,24 @@ pub fn probe_physical(dir: &Path, iterations: u32, seq_bytes: u64) -> std::io::R
         f.write_all(&chunk)?;
         written += chunk.len() as u64;
     }
-    // SAFETY: as above.
-    let rc = unsafe { libc::fdatasync(f.as_raw_fd()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    datasync(&f)?;
     let secs = t.elapsed().as_secs_f64();
     drop(f);
     std::fs::remove_file(&path)?;
-    Ok(Physical {
-        fsync_iterations: iterations,
-        fsync_bound_ops: if fsync.mean_us > 0.0 {
-            1e6 / fsync.mean_us
+    let bound = |l: &Latency| {
+        if l.p50_us > 0.0 {
+            1e6 / l.p50_us
         } else {
             0.0
-        },
+        }
+    };
+    Ok(Physical {
+        fsync_iterations: iterations,
+        fsync_bound_ops: bound(&fsync),
+        flush_bound_ops: bound(&overwrite),
         fsync,
+        fsync_small_append: small,
+        fsync_overwrite: overwrite,
         seq_write_mib_s: written as f64 / (1 << 20) as f64 / secs,
         seq_write_bytes: written,
     })
