@@ -28,6 +28,8 @@ USAGE: cargo run --release -p cairn-bench [--features peers] -- [OPTIONS]
   --seeks N          seeks in seekrandom (default N/20)
   --ycsb-ops N       operations per YCSB workload (default N)
   --seed S           seed of every generator
+  --ascii-keys       keys as 16 ASCII digits (shared 9+ byte prefix) instead of db_bench's
+                     8 big-endian bytes + 8 padding bytes
   --only LIST        run only these workloads (prefix match), e.g. readrandom,fillsync
   --dir PATH         where databases are created (default target/bench/db)
   --json PATH        write all results as JSON (default target/bench/results.json)
@@ -121,6 +123,7 @@ fn parse() -> Result<Args, String> {
             "--report" => a.report = Some(it.next().ok_or("--report needs a path")?.into()),
             "--notes" => a.notes = Some(it.next().ok_or("--notes needs a path")?.into()),
             "--no-probe" => a.probe = false,
+            "--ascii-keys" => a.cfg.ascii_keys = true,
             "--no-alloc" => a.alloc = false,
             "--alloc" => a.alloc_only = true,
             "--render" => a.render = Some(it.next().ok_or("--render needs a path")?.into()),

@@ -249,11 +249,22 @@ impl RunReport {
             let _ = writeln!(s, "\n## Workloads\n");
             let _ = writeln!(
                 s,
-                "16-byte keys, 100-byte values (half random, half repeated: compressible to ~50%, \
+                "16-byte keys ({}), 100-byte values (half random, half repeated: compressible to ~50%, \
                  as db_bench's default), seed `{:#x}`. N = {} keys; {} lookups per read \
                  workload; {} seeks of {} entries; {} YCSB operations; {} durable writes per sync \
                  workload.\n",
-                c.seed, c.num, c.reads, c.seeks, c.scan_len, c.ycsb_ops, c.sync_num
+                if c.ascii_keys {
+                    "16 ASCII decimal digits, `--ascii-keys`"
+                } else {
+                    "db_bench's format: the number as 8 big-endian bytes + 8 `'0'` bytes"
+                },
+                c.seed,
+                c.num,
+                c.reads,
+                c.seeks,
+                c.scan_len,
+                c.ycsb_ops,
+                c.sync_num
             );
             let _ = writeln!(
                 s,

@@ -29,6 +29,9 @@ pub struct Config {
     pub seed: u64,
     /// Workloads to run (empty = all).
     pub only: Vec<String>,
+    /// 16 ASCII digits as keys instead of db_bench's 8 big-endian bytes + padding.
+    #[serde(default)]
+    pub ascii_keys: bool,
 }
 
 impl Config {
@@ -43,6 +46,7 @@ impl Config {
             ycsb_ops: num,
             seed: 0x00CA_1B2E_5EED,
             only: Vec::new(),
+            ascii_keys: false,
         }
     }
 
@@ -255,6 +259,7 @@ fn fill(
 
 /// Runs every workload against engine `name`, in directories under `dir`.
 pub fn run_engine(name: &str, dir: &Path, cfg: &Config, log: &dyn Fn(&str)) -> EngineResult {
+    workload::set_ascii_keys(cfg.ascii_keys);
     let mut out = EngineResult {
         engine: name.to_string(),
         settings: engines::settings(name).to_string(),
