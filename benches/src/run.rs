@@ -273,6 +273,15 @@ pub fn run_engine(name: &str, dir: &Path, cfg: &Config, log: &dyn Fn(&str)) -> E
     out
 }
 
+/// With `CAIRN_BENCH_STATS` set, logs the engine's internal counters.
+fn diag(e: &dyn Engine, name: &str, log: &dyn Fn(&str)) {
+    if std::env::var_os("CAIRN_BENCH_STATS").is_some() {
+        if let Some(s) = e.stats_line() {
+            log(&format!("{name:>8} stats: {s}"));
+        }
+    }
+}
+
 fn fresh_dir(base: &Path, what: &str) -> Res<PathBuf> {
     let d = base.join(what);
     if d.exists() {
@@ -305,6 +314,7 @@ fn run_all(
         let e = engines::open(name, &d)?;
         let w = fill(&*e, "fillseq", n, 0..n, seed ^ 1, None)?;
         push(out, w);
+        diag(&*e, name, log);
         e.close()?;
         std::fs::remove_dir_all(&d).map_err(|e| e.to_string())?;
     }
@@ -337,6 +347,7 @@ fn run_all(
         )?;
         out.timeline = timeline;
         push(out, w);
+        diag(e, name, log);
         drop(perm);
 
         if cfg.wants("overwrite") {
@@ -348,6 +359,7 @@ fn run_all(
                 e.put(&workload::key(i), &v, false)
             })?;
             push(out, finish("overwrite", 1, &h, secs, cpu0));
+            diag(e, name, log);
         }
 
         // Settle, then measure space: n live keys of KEY_LEN + VALUE_LEN bytes.
@@ -396,6 +408,7 @@ fn run_all(
                     return Err(format!("{label}: found {} of {} keys", w.found, w.ops));
                 }
                 push(out, w);
+                diag(e, name, log);
             }
         }
 
@@ -415,6 +428,7 @@ fn run_all(
                 return Err(format!("readmissing found {} absent keys", w.found));
             }
             push(out, w);
+            diag(e, name, log);
         }
 
         if cfg.wants("seekrandom") {
@@ -429,6 +443,7 @@ fn run_all(
             let mut w = finish("seekrandom", 1, &h, secs, cpu0);
             w.found = found.load(Ordering::Relaxed);
             push(out, w);
+            diag(e, name, log);
         }
 
         for (label, read_pct) in [("ycsb-a", 50u32), ("ycsb-b", 95)] {
@@ -454,6 +469,7 @@ fn run_all(
                 },
             )?;
             push(out, finish(label, 1, &h, secs, cpu0));
+            diag(e, name, log);
         }
     }
     // The random-phase engine is dropped (closed) here.
@@ -472,6 +488,7 @@ fn run_all(
             eref.put(&workload::key(base + i), &value_for(seed, i), true)
         })?;
         push(out, finish(label, threads, &h, secs, cpu0));
+        diag(eref, name, log);
         e.close()?;
         std::fs::remove_dir_all(&d).map_err(|e| e.to_string())?;
     }
