@@ -71,7 +71,9 @@ pub fn machine() -> (String, Vec<String>) {
     (date, lines)
 }
 
-const BASELINE: &str = "rocksdb";
+/// The engine ratios are taken against: RocksDB, or (when a run has no RocksDB result,
+/// e.g. because its C++ build was not available) the first of these present.
+const BASELINES: &[&str] = &["rocksdb", "fjall", "sled", "redb"];
 
 /// Targets (Cairn / RocksDB) the report checks: (workload or "space", minimum ratio, or
 /// maximum for space).
@@ -84,6 +86,13 @@ const TARGETS: &[(&str, f64)] = &[
 ];
 
 impl RunReport {
+    fn baseline(&self) -> Option<&'static str> {
+        BASELINES
+            .iter()
+            .copied()
+            .find(|b| self.engine(b).is_some_and(|e| !e.workloads.is_empty()))
+    }
+
     fn engine(&self, name: &str) -> Option<&EngineResult> {
         self.engines.iter().find(|e| e.engine == name)
     }
@@ -212,7 +221,7 @@ impl RunReport {
     }
 
     fn ratio(&self, engine: &str, w: &str) -> Option<f64> {
-        let base = self.ops(BASELINE, w)?;
+        let base = self.ops(self.baseline()?, w)?;
         let v = self.ops(engine, w)?;
         (base > 0.0).then(|| v / base)
     }
@@ -221,7 +230,9 @@ impl RunReport {
     pub fn markdown(&self, plots: &[String], notes: Option<&str>) -> String {
         let mut s = String::new();
         let names = self.names();
-        let has_base = self.engine(BASELINE).is_some();
+        let base = self.baseline();
+        let has_base = base.is_some();
+        let base_name = base.unwrap_or("-");
         let _ = writeln!(s, "# Cairn benchmarks\n");
         let _ = writeln!(
             s,
@@ -380,11 +391,18 @@ impl RunReport {
             s,
             "\n## Throughput (ops/s{})\n",
             if has_base {
-                "; ratio to RocksDB in parentheses"
+                format!("; ratio to {base_name} in parentheses")
             } else {
-                ""
+                String::new()
             }
         );
+        if has_base && base != Some("rocksdb") {
+            let _ = writeln!(
+                s,
+                "**This run has no RocksDB result**, so ratios are to **{base_name}**, not to \
+                 RocksDB; the RocksDB targets are not evaluated.\n"
+            );
+        }
         let _ = write!(s, "| workload |");
         for e in &names {
             let _ = write!(s, " {e} |");
@@ -445,7 +463,7 @@ impl RunReport {
             }
         }
 
-        if has_base && self.engine("cairn").is_some() {
+        if base == Some("rocksdb") && self.engine("cairn").is_some() {
             let _ = writeln!(s, "\n### Targets (Cairn / RocksDB, same run)\n");
             let _ = writeln!(
                 s,
@@ -462,7 +480,7 @@ impl RunReport {
                         let _ = writeln!(
                             s,
                             "| space amplification (Cairn, absolute) | ≤ {want:.1} | {c:.3} (RocksDB {}) | {} |",
-                            sp(BASELINE).map_or("–".into(), |v| format!("{v:.3}")),
+                            sp("rocksdb").map_or("–".into(), |v| format!("{v:.3}")),
                             if c <= *want { "yes" } else { "**no**" }
                         );
                     }
@@ -484,7 +502,7 @@ impl RunReport {
         );
         let _ = writeln!(
             s,
-            "| workload | engine | ops/s | p50 | p95 | p99 | p99.9 | max | CPU s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+            "| workload | engine | ops/s | p50 | p95 | p99 | p99.9 | max | CPU s | CPU µs/op |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for w in self.workloads() {
             for e in &self.engines {
@@ -492,7 +510,7 @@ impl RunReport {
                     let l = &r.latency;
                     let _ = writeln!(
                         s,
-                        "| {w} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.2} |",
+                        "| {w} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.2} | {:.2} |",
                         e.engine,
                         human(r.ops_per_sec),
                         l.p50_us,
@@ -500,7 +518,8 @@ impl RunReport {
                         l.p99_us,
                         l.p999_us,
                         l.max_us,
-                        r.cpu_secs
+                        r.cpu_secs,
+                        r.cpu_secs * 1e6 / r.ops.max(1) as f64
                     );
                 }
             }

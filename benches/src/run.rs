@@ -236,7 +236,7 @@ fn fill(
         let ns = t.elapsed().as_nanos().max(1) as u64;
         h.record(ns).ok();
         ih.record(ns).ok();
-        if (done as u64 + 1) % every == 0 {
+        if (done as u64 + 1).is_multiple_of(every) {
             let now = start.elapsed().as_secs_f64();
             let l = Latency::of(&ih);
             points.push(TimelinePoint {
