@@ -533,6 +533,16 @@ impl<V: Vfs + Clone> Db<V> {
     }
 }
 
+/// True if a page returned by `scan_page` with `limit = want` ended because the range ran
+/// out, not because it reached `PAGE_BYTES`: `scan_page` stops once its running total of
+/// `key + value + 32` bytes reaches the byte budget, so a short page whose total is below it
+/// ran out of entries. (A page cut by the byte budget is short too when values are large;
+/// treating it as the last one ended iterations early.)
+fn page_is_last(page: &[(Vec<u8>, Vec<u8>)], want: usize) -> bool {
+    let bytes: usize = page.iter().map(|(k, v)| k.len() + v.len() + 32).sum();
+    page.len() < want && bytes < PAGE_BYTES
+}
+
 fn owned_bound<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<Vec<u8>> {
     match b {
         Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
@@ -671,7 +681,7 @@ impl<V: Vfs + Clone> Iterator for Iter<V> {
         if self.front.is_empty() && !self.front_done {
             match self.page(Direction::Forward) {
                 Ok(p) => {
-                    if p.len() < PAGE_ENTRIES {
+                    if page_is_last(&p, PAGE_ENTRIES) {
                         self.front_done = true;
                     }
                     self.front.extend(p);
@@ -701,7 +711,7 @@ impl<V: Vfs + Clone> DoubleEndedIterator for Iter<V> {
         if self.back.is_empty() && !self.back_done {
             match self.page(Direction::Reverse) {
                 Ok(p) => {
-                    if p.len() < PAGE_ENTRIES {
+                    if page_is_last(&p, PAGE_ENTRIES) {
                         self.back_done = true;
                     }
                     self.back.extend(p);
