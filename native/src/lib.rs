@@ -37,8 +37,11 @@ pub use cairn_core::{
 };
 pub use cairn_vfs::{MemVfs, StdVfs, Vfs};
 
-/// Entries fetched per page by iterators (they hold no lock between pages).
+/// Most entries fetched per page by iterators (they hold no lock between pages).
 const PAGE_ENTRIES: usize = 256;
+/// Entries in an iterator's first page; each later page doubles, up to `PAGE_ENTRIES`, so a
+/// short scan (seek + a few `next`) does not materialize 256 entries it never reads.
+const FIRST_PAGE_ENTRIES: usize = 16;
 const PAGE_BYTES: usize = 256 << 10;
 /// Most bytes of batches committed as one group.
 const MAX_GROUP_BYTES: usize = 4 << 20;
@@ -629,6 +632,9 @@ pub struct Iter<V: Vfs + Clone = StdVfs> {
     back_last: Option<Vec<u8>>,
     front_done: bool,
     back_done: bool,
+    /// Entries the next forward / backward page asks for.
+    front_want: usize,
+    back_want: usize,
     failed: bool,
 }
 
@@ -650,11 +656,13 @@ impl<V: Vfs + Clone> Iter<V> {
             back_last: None,
             front_done: false,
             back_done: false,
+            front_want: FIRST_PAGE_ENTRIES,
+            back_want: FIRST_PAGE_ENTRIES,
             failed: false,
         }
     }
 
-    fn page(&self, direction: Direction) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn page(&self, direction: Direction, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let after = match direction {
             Direction::Forward => self.front_last.as_deref(),
             Direction::Reverse => self.back_last.as_deref(),
@@ -665,7 +673,7 @@ impl<V: Vfs + Clone> Iter<V> {
             self.snap.seq,
             direction,
             after,
-            PAGE_ENTRIES,
+            limit,
             PAGE_BYTES,
         )
     }
@@ -679,9 +687,11 @@ impl<V: Vfs + Clone> Iterator for Iter<V> {
             return None;
         }
         if self.front.is_empty() && !self.front_done {
-            match self.page(Direction::Forward) {
+            let want = self.front_want;
+            self.front_want = (want * 2).min(PAGE_ENTRIES);
+            match self.page(Direction::Forward, want) {
                 Ok(p) => {
-                    if page_is_last(&p, PAGE_ENTRIES) {
+                    if page_is_last(&p, want) {
                         self.front_done = true;
                     }
                     self.front.extend(p);
@@ -709,9 +719,11 @@ impl<V: Vfs + Clone> DoubleEndedIterator for Iter<V> {
             return None;
         }
         if self.back.is_empty() && !self.back_done {
-            match self.page(Direction::Reverse) {
+            let want = self.back_want;
+            self.back_want = (want * 2).min(PAGE_ENTRIES);
+            match self.page(Direction::Reverse, want) {
                 Ok(p) => {
-                    if page_is_last(&p, PAGE_ENTRIES) {
+                    if page_is_last(&p, want) {
                         self.back_done = true;
                     }
                     self.back.extend(p);
