@@ -5,6 +5,7 @@
 #   N=100000 scripts/bench.sh           # smaller
 #   ENGINES=cairn scripts/bench.sh      # Cairn only (no peer build)
 #   MICRO=1 scripts/bench.sh            # also run the criterion micro-benchmarks first
+#                                       # (their last output is summarized in the report)
 #
 # Environment: N (keys, default 1000000), SYNC_N (durable writes per sync workload, default
 # 20000), ENGINES (comma-separated, default cairn,rocksdb,fjall,redb,sled), EXTRA (more
@@ -33,12 +34,15 @@ if [[ "$ENGINES" != "cairn" ]]; then
 fi
 target=${CARGO_TARGET_DIR:-$PWD/target}
 
+mkdir -p "$target"
 if [[ -n "${MICRO:-}" ]]; then
     cargo bench -p cairn-bench 2>&1 | tee "$target/micro-bench.txt"
 fi
 
 notes=()
 [[ -f "$NOTES" ]] && notes=(--notes "$NOTES")
+# The last micro-benchmark output, if any, is summarized in the report.
+[[ -f "$target/micro-bench.txt" ]] && notes+=(--micro "$target/micro-bench.txt")
 
 nice -n 0 cargo build --release -p cairn-bench "${features[@]}"
 mkdir -p "$target/bench"

@@ -35,6 +35,7 @@ USAGE: cargo run --release -p cairn-bench [--features peers] -- [OPTIONS]
   --json PATH        write all results as JSON (default target/bench/results.json)
   --report PATH      write the Markdown report (plots go to <report dir>/benchmarks/)
   --notes PATH       Markdown appended to the report (profiling findings)
+  --micro PATH       criterion output (`cargo bench -p cairn-bench`) to summarize in the report
   --fsync-iters N    iterations of the fsync probe (default 200)
   --no-probe         skip the fsync / bandwidth probe
   --no-alloc         skip the allocation count
@@ -51,6 +52,7 @@ struct Args {
     json: PathBuf,
     report: Option<PathBuf>,
     notes: Option<PathBuf>,
+    micro: Option<PathBuf>,
     fsync_iters: u32,
     probe: bool,
     alloc: bool,
@@ -69,6 +71,7 @@ fn parse() -> Result<Args, String> {
         json: PathBuf::from("target/bench/results.json"),
         report: None,
         notes: None,
+        micro: None,
         fsync_iters: 200,
         probe: true,
         alloc: true,
@@ -122,6 +125,7 @@ fn parse() -> Result<Args, String> {
             "--json" => a.json = it.next().ok_or("--json needs a path")?.into(),
             "--report" => a.report = Some(it.next().ok_or("--report needs a path")?.into()),
             "--notes" => a.notes = Some(it.next().ok_or("--notes needs a path")?.into()),
+            "--micro" => a.micro = Some(it.next().ok_or("--micro needs a path")?.into()),
             "--no-probe" => a.probe = false,
             "--ascii-keys" => a.cfg.ascii_keys = true,
             "--no-alloc" => a.alloc = false,
@@ -144,7 +148,17 @@ fn log(s: &str) {
     eprintln!("{s}");
 }
 
-fn write_report(r: &RunReport, md: &Path, notes: Option<&Path>) -> Result<(), String> {
+fn write_report(
+    r: &RunReport,
+    md: &Path,
+    notes: Option<&Path>,
+    micro: Option<&Path>,
+) -> Result<(), String> {
+    let mut r = r.clone();
+    if let Some(p) = micro {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        r.micro = report::parse_criterion(&text);
+    }
     let notes = match notes {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,
@@ -253,7 +267,7 @@ fn parent(a: &Args) -> Result<(), String> {
         save(&rep, &a.json)?;
     }
     if let Some(md) = &a.report {
-        write_report(&rep, md, a.notes.as_deref())?;
+        write_report(&rep, md, a.notes.as_deref(), a.micro.as_deref())?;
     }
     Ok(())
 }
@@ -284,7 +298,7 @@ fn main() -> ExitCode {
             let s = std::fs::read_to_string(j).map_err(|e| format!("{}: {e}", j.display()))?;
             let rep: RunReport = serde_json::from_str(&s).map_err(|e| e.to_string())?;
             let md = a.report.clone().ok_or("--render needs --report PATH")?;
-            write_report(&rep, &md, a.notes.as_deref())
+            write_report(&rep, &md, a.notes.as_deref(), a.micro.as_deref())
         } else {
             parent(&a)
         }

@@ -26,6 +26,38 @@ pub struct RunReport {
     pub alloc: Option<AllocReport>,
     /// The commit the run was built from.
     pub commit: String,
+    /// Criterion micro-benchmarks: (name, median time, median throughput).
+    #[serde(default)]
+    pub micro: Vec<(String, String, String)>,
+}
+
+/// Parses criterion's console output into (name, median time, median throughput).
+pub fn parse_criterion(text: &str) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    let mut name = String::new();
+    let middle = |line: &str, tag: &str| -> Option<String> {
+        let rest = line.split(tag).nth(1)?;
+        let inner = rest.split('[').nth(1)?.split(']').next()?;
+        let t: Vec<&str> = inner.split_whitespace().collect();
+        (t.len() == 6).then(|| format!("{} {}", t[2], t[3]))
+    };
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            if let Some(first) = line.split_whitespace().next() {
+                if first.contains('/') && !first.starts_with("Benchmarking") {
+                    name = first.to_string();
+                }
+            }
+        }
+        if let Some(t) = middle(line, "time:") {
+            out.push((name.clone(), t, String::new()));
+        } else if let Some(t) = middle(line, "thrpt:") {
+            if let Some(last) = out.last_mut() {
+                last.2 = t;
+            }
+        }
+    }
+    out
 }
 
 fn sh(cmd: &str, args: &[&str]) -> String {
@@ -592,6 +624,22 @@ impl RunReport {
             );
         }
 
+        if !self.micro.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Micro-benchmarks (criterion, `cargo bench -p cairn-bench`)\n"
+            );
+            let _ = writeln!(
+                s,
+                "Medians. Inputs: 100k-entry memtables and tables of db_bench keys and 100-byte \
+                 values; the SSTable is in a `MemVfs` with every block cached.\n"
+            );
+            let _ = writeln!(s, "| benchmark | time | throughput |\n|---|---:|---:|");
+            for (n, t, th) in &self.micro {
+                let _ = writeln!(s, "| {n} | {t} | {th} |");
+            }
+        }
+
         if !plots.is_empty() {
             let _ = writeln!(s, "\n## Plots\n");
             for p in plots {
@@ -632,5 +680,35 @@ impl RunReport {
              ```"
         );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_criterion_output() {
+        let text = "\
+memtable/insert_random_100k
+                        time:   [378.63 ns 392.73 ns 406.94 ns]
+                        thrpt:  [2.4574 Melem/s 2.5463 Melem/s 2.6411 Melem/s]
+Found 2 outliers among 30 measurements (6.67%)
+bloom/probe_hit         time:   [21.815 ns 22.257 ns 22.732 ns]
+                        thrpt:  [43.991 Melem/s 44.930 Melem/s 45.840 Melem/s]
+";
+        let m = parse_criterion(text);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].0, "memtable/insert_random_100k");
+        assert_eq!(m[0].1, "392.73 ns");
+        assert_eq!(m[0].2, "2.5463 Melem/s");
+        assert_eq!(
+            m[1],
+            (
+                "bloom/probe_hit".into(),
+                "22.257 ns".into(),
+                "44.930 Melem/s".into()
+            )
+        );
     }
 }
