@@ -70,6 +70,8 @@ struct Shared<V: Vfs + Clone> {
     bg_cv: Condvar,
     shutdown: AtomicBool,
     inline_background: bool,
+    /// Set when a commit froze the memtable; the committing writer wakes the background.
+    rotated: AtomicBool,
 }
 
 impl<V: Vfs + Clone> Shared<V> {
@@ -207,7 +209,11 @@ impl<V: Vfs + Clone> Shared<V> {
             while self.read().has_pending_work() {
                 self.run_one_job()?;
             }
-        } else if self.read().immutable_count() > 0 {
+        } else if self.rotated.swap(false, Ordering::AcqRel) {
+            // Only a new frozen memtable needs a wake-up: a running background thread picks
+            // the next job itself. (Notifying after every commit while a flush was pending
+            // cost a futex wake per write and woke the background threads to contend for
+            // the engine lock in `pick_job`.)
             self.notify_bg();
         }
         // The leader's own batch is always in the group it took.
@@ -217,7 +223,16 @@ impl<V: Vfs + Clone> Shared<V> {
     fn commit_group(&self, group: &[Queued]) -> Result<()> {
         let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
         let want_sync = group.iter().any(|w| w.sync);
-        let pending: PendingCommit<V::File> = self.write().commit_begin(&batches)?;
+        let pending: PendingCommit<V::File> = {
+            let mut core = self.write();
+            let frozen = core.immutable_count();
+            let pending = core.commit_begin(&batches)?;
+            if core.immutable_count() > frozen {
+                // commit_begin froze the memtable: wake the background threads to flush it.
+                self.rotated.store(true, Ordering::Release);
+            }
+            pending
+        };
         // The fsync runs without the engine lock: readers and the next group's WAL append
         // proceed meanwhile; the writes become visible only after it succeeded.
         let synced = want_sync.then(|| pending.sync());
@@ -301,6 +316,7 @@ impl<V: Vfs + Clone> Db<V> {
             bg: Mutex::new(0),
             bg_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
+            rotated: AtomicBool::new(false),
             inline_background,
             opts: opts.clone(),
         });
