@@ -37,8 +37,11 @@ pub use cairn_core::{
 };
 pub use cairn_vfs::{MemVfs, StdVfs, Vfs};
 
-/// Entries fetched per page by iterators (they hold no lock between pages).
+/// Most entries fetched per page by iterators (they hold no lock between pages).
 const PAGE_ENTRIES: usize = 256;
+/// Entries in an iterator's first page; each later page doubles, up to `PAGE_ENTRIES`, so a
+/// short scan (seek + a few `next`) does not materialize 256 entries it never reads.
+const FIRST_PAGE_ENTRIES: usize = 16;
 const PAGE_BYTES: usize = 256 << 10;
 /// Most bytes of batches committed as one group.
 const MAX_GROUP_BYTES: usize = 4 << 20;
@@ -67,6 +70,8 @@ struct Shared<V: Vfs + Clone> {
     bg_cv: Condvar,
     shutdown: AtomicBool,
     inline_background: bool,
+    /// Set when a commit froze the memtable; the committing writer wakes the background.
+    rotated: AtomicBool,
 }
 
 impl<V: Vfs + Clone> Shared<V> {
@@ -221,13 +226,14 @@ impl<V: Vfs + Clone> Shared<V> {
                     break;
                 }
             }
-        } else {
-            let core = self.read();
-            let wake = core.immutable_count() > 0 || core.wal_sync_point().is_some();
-            drop(core);
-            if wake {
-                self.notify_bg();
-            }
+        } else if self.rotated.swap(false, Ordering::AcqRel)
+            || self.read().wal_sync_point().is_some()
+        {
+            // Only a new frozen memtable, or a WAL due for its background sync, needs a
+            // wake-up: a running background thread picks the next job itself. (Notifying
+            // after every commit while a flush was pending cost a futex wake per write and
+            // woke the background threads to contend for the engine lock in `pick_job`.)
+            self.notify_bg();
         }
         // The leader's own batch is always in the group it took.
         mine.unwrap_or(result)
@@ -236,7 +242,16 @@ impl<V: Vfs + Clone> Shared<V> {
     fn commit_group(&self, group: &[Queued]) -> Result<()> {
         let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
         let want_sync = group.iter().any(|w| w.sync);
-        let pending: PendingCommit<V::File> = self.write().commit_begin(&batches)?;
+        let pending: PendingCommit<V::File> = {
+            let mut core = self.write();
+            let frozen = core.immutable_count();
+            let pending = core.commit_begin(&batches)?;
+            if core.immutable_count() > frozen {
+                // commit_begin froze the memtable: wake the background threads to flush it.
+                self.rotated.store(true, Ordering::Release);
+            }
+            pending
+        };
         // The fsync runs without the engine lock: readers and the next group's WAL append
         // proceed meanwhile; the writes become visible only after it succeeded.
         let synced = want_sync.then(|| pending.sync());
@@ -320,6 +335,7 @@ impl<V: Vfs + Clone> Db<V> {
             bg: Mutex::new(0),
             bg_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
+            rotated: AtomicBool::new(false),
             inline_background,
             opts: opts.clone(),
         });
@@ -641,6 +657,9 @@ pub struct Iter<V: Vfs + Clone = StdVfs> {
     back_last: Option<Vec<u8>>,
     front_done: bool,
     back_done: bool,
+    /// Entries the next forward / backward page asks for.
+    front_want: usize,
+    back_want: usize,
     failed: bool,
 }
 
@@ -662,11 +681,13 @@ impl<V: Vfs + Clone> Iter<V> {
             back_last: None,
             front_done: false,
             back_done: false,
+            front_want: FIRST_PAGE_ENTRIES,
+            back_want: FIRST_PAGE_ENTRIES,
             failed: false,
         }
     }
 
-    fn page(&self, direction: Direction) -> Result<(Vec<core_db::Entry>, bool)> {
+    fn page(&self, direction: Direction, limit: usize) -> Result<(Vec<core_db::Entry>, bool)> {
         let after = match direction {
             Direction::Forward => self.front_last.as_deref(),
             Direction::Reverse => self.back_last.as_deref(),
@@ -677,7 +698,7 @@ impl<V: Vfs + Clone> Iter<V> {
             self.snap.seq,
             direction,
             after,
-            PAGE_ENTRIES,
+            limit,
             PAGE_BYTES,
         )
     }
@@ -691,7 +712,9 @@ impl<V: Vfs + Clone> Iterator for Iter<V> {
             return None;
         }
         if self.front.is_empty() && !self.front_done {
-            match self.page(Direction::Forward) {
+            let want = self.front_want;
+            self.front_want = (want * 2).min(PAGE_ENTRIES);
+            match self.page(Direction::Forward, want) {
                 Ok((p, exhausted)) => {
                     self.front_done = exhausted;
                     self.front.extend(p);
@@ -719,7 +742,9 @@ impl<V: Vfs + Clone> DoubleEndedIterator for Iter<V> {
             return None;
         }
         if self.back.is_empty() && !self.back_done {
-            match self.page(Direction::Reverse) {
+            let want = self.back_want;
+            self.back_want = (want * 2).min(PAGE_ENTRIES);
+            match self.page(Direction::Reverse, want) {
                 Ok((p, exhausted)) => {
                     self.back_done = exhausted;
                     self.back.extend(p);
