@@ -25,6 +25,7 @@ pub mod flush;
 pub mod gc;
 pub mod iter;
 pub mod key;
+pub mod keybuf;
 pub mod level_iter;
 pub mod manifest;
 pub mod memtable;

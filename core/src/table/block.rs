@@ -20,6 +20,7 @@ use crate::coding::{get_u32, get_varint32, put_varint};
 use crate::error::{Error, Result};
 use crate::iter::InternalIterator;
 use crate::key::{self, TRAILER_LEN};
+use crate::keybuf::KeyBuf;
 
 /// The name of table file `file_number`, as used in errors and on disk.
 pub fn table_file_name(file_number: u64) -> String {
@@ -204,7 +205,7 @@ impl Block {
             current: 0,
             next_off: 0,
             restart_index: 0,
-            key: Vec::new(),
+            key: KeyBuf::new(),
             value: (0, 0),
             valid: false,
         }
@@ -256,7 +257,7 @@ pub struct BlockIter {
     current: usize,
     next_off: usize,
     restart_index: usize,
-    key: Vec<u8>,
+    key: KeyBuf,
     value: (usize, usize),
     valid: bool,
 }
@@ -359,7 +360,7 @@ impl InternalIterator for BlockIter {
         self.seek_to_restart(left);
         loop {
             self.parse_next()?;
-            if !self.valid || key::compare(&self.key, target) != Ordering::Less {
+            if !self.valid || key::compare(self.key.as_slice(), target) != Ordering::Less {
                 return Ok(());
             }
         }
@@ -370,7 +371,7 @@ impl InternalIterator for BlockIter {
         if !self.valid {
             return self.seek_to_last();
         }
-        while self.valid && key::compare(&self.key, target) == Ordering::Greater {
+        while self.valid && key::compare(self.key.as_slice(), target) == Ordering::Greater {
             self.prev()?;
         }
         Ok(())
@@ -414,7 +415,7 @@ impl InternalIterator for BlockIter {
     }
 
     fn key(&self) -> &[u8] {
-        &self.key
+        self.key.as_slice()
     }
 
     fn value(&self) -> &[u8] {

@@ -194,15 +194,22 @@ impl<F: File> Table<F> {
         if !self.may_contain(user_key) {
             return Ok(None);
         }
-        let target = key::seek_key(user_key, seq);
+        // The seek key and the iterators' key buffers stay inline for ordinary keys: a lookup
+        // served from cached blocks allocates only the value it returns.
+        let mut target = crate::keybuf::KeyBuf::new();
+        target.extend_from_slice(user_key);
+        target.extend_from_slice(
+            &key::pack_trailer(seq.min(key::MAX_SEQUENCE), key::Kind::SEEK).to_le_bytes(),
+        );
+        let target = target.as_slice();
         let mut index = self.index.iter();
-        index.seek(&target)?;
+        index.seek(target)?;
         if !index.valid() {
             return Ok(None);
         }
         let block = self.data_block(index.value(), true)?;
         let mut it = block.iter();
-        it.seek(&target)?;
+        it.seek(target)?;
         if it.valid() && key::user_key(it.key()) == user_key {
             let k = it.key();
             return Ok(Some((
