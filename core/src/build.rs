@@ -9,6 +9,7 @@ use crate::key;
 use crate::options::Options;
 use crate::table::{TableBuilder, TableOptions};
 use crate::version::TableMeta;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use cairn_vfs::Vfs;
 
@@ -20,11 +21,17 @@ pub struct BuildSpec<'a> {
     pub allocate: &'a mut dyn FnMut() -> u64,
     /// For tombstones that could be dropped: may a level below the output hold this key?
     pub below_may_hold: &'a dyn Fn(&[u8]) -> bool,
+    /// The tables of the level below the output (compaction only; empty for flushes).
+    pub grandparents: &'a [Arc<TableMeta>],
+    /// Also cut a table once it overlaps more than this many bytes of `grandparents`, so
+    /// that a future compaction of it rewrites little of the level below (0 = no limit).
+    pub max_grandparent_overlap: u64,
 }
 
 /// Writes every entry of `iter` (positioned by this function) that `filter` keeps into new
 /// tables, each synced; the directory is synced once at the end. Returns the tables written
-/// (none if nothing was kept).
+/// (none if nothing was kept). Tables are cut only between user keys, so no user key spans
+/// two tables of a level.
 pub fn build_tables<V: Vfs>(
     vfs: &V,
     opts: &Options,
@@ -33,9 +40,14 @@ pub fn build_tables<V: Vfs>(
     spec: BuildSpec<'_>,
 ) -> Result<Vec<TableMeta>> {
     let topts = TableOptions::from(opts);
+    let grandparents = spec.grandparents;
     let mut out = Vec::new();
     let mut builder: Option<(u64, TableBuilder<V::File>)> = None;
     let mut last_user_key: Vec<u8> = Vec::new();
+    let mut has_last = false;
+    let mut gp_index = 0usize;
+    let mut gp_overlap = 0u64;
+    let mut gp_seen = false;
     iter.seek_to_first()?;
     while iter.valid() {
         let ikey = iter.key();
@@ -47,16 +59,27 @@ pub fn build_tables<V: Vfs>(
             }
         }
         let user_key = key::user_key(ikey);
-        // Cut only between user keys, so that no user key spans two tables of a level.
-        let cut = match &builder {
-            Some((_, b)) => {
-                b.estimated_size() >= spec.target_size && user_key != last_user_key.as_slice()
+        if !has_last || user_key != last_user_key.as_slice() {
+            // Grandparent tables passed entirely since the table began count as overlap.
+            while gp_index < grandparents.len()
+                && user_key > grandparents[gp_index].largest_user_key()
+            {
+                if gp_seen {
+                    gp_overlap = gp_overlap.saturating_add(grandparents[gp_index].size);
+                }
+                gp_index += 1;
             }
-            None => false,
-        };
-        if cut {
-            if let Some((n, b)) = builder.take() {
-                out.push(finish(n, b)?);
+            gp_seen = true;
+            let cut = builder.as_ref().is_some_and(|(_, b)| {
+                b.estimated_size() >= spec.target_size
+                    || (spec.max_grandparent_overlap > 0
+                        && gp_overlap > spec.max_grandparent_overlap)
+            });
+            if cut {
+                if let Some((n, b)) = builder.take() {
+                    out.push(finish(n, b)?);
+                }
+                gp_overlap = 0;
             }
         }
         if builder.is_none() {
@@ -69,6 +92,7 @@ pub fn build_tables<V: Vfs>(
         }
         last_user_key.clear();
         last_user_key.extend_from_slice(user_key);
+        has_last = true;
         iter.next()?;
     }
     if let Some((n, b)) = builder.take() {

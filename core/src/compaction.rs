@@ -56,14 +56,13 @@
 //! `soft_pending_compaction_bytes`), capped at `max_write_delay_us`. Writes stop only at
 //! `max_immutable_memtables` (memory guard) or `l0_stop_trigger`.
 
-use crate::db::{table_file_name, FileNumbers, LevelStats, Stats, WritePressure};
+use crate::build::{build_tables, BuildSpec};
+use crate::db::{FileNumbers, LevelStats, Stats, WritePressure};
 use crate::error::Result;
-use crate::gc::{Decision, VersionFilter};
+use crate::gc::VersionFilter;
 use crate::iter::{InternalIterator, MergingIterator};
-use crate::key;
 use crate::level_iter::LevelIter;
 use crate::options::Options;
-use crate::table::{TableBuilder, TableOptions};
 use crate::table_cache::TableCache;
 use crate::version::{AddedTable, TableMeta, Version, VersionEdit};
 use alloc::boxed::Box;
@@ -752,8 +751,24 @@ impl<V: Vfs + Clone> CompactionJob<V> {
         } else {
             p.version.tables_at(out_level + 1)
         };
-        let outputs =
-            self.build_outputs(&mut merged, &mut filter, &below_may_hold, &grandparents)?;
+        let files = self.files.clone();
+        let mut allocate = move || files.allocate();
+        let outputs = build_tables(
+            &self.vfs,
+            &self.opts,
+            &mut merged,
+            &mut filter,
+            BuildSpec {
+                target_size: self.opts.target_table_size,
+                allocate: &mut allocate,
+                below_may_hold: &below_may_hold,
+                grandparents: &grandparents,
+                max_grandparent_overlap: self
+                    .opts
+                    .target_table_size
+                    .saturating_mul(self.opts.max_grandparent_overlap_factor),
+            },
+        )?;
         let mut level_io = Vec::new();
         for (level, tables) in &p.inputs {
             level_io.push((*level, tables.iter().map(|t| t.size).sum::<u64>(), 0));
@@ -769,99 +784,6 @@ impl<V: Vfs + Clone> CompactionJob<V> {
         }
         Ok(CompactionOutput { edit, level_io })
     }
-
-    /// Writes what `filter` keeps of `iter` into tables of the output level, each synced (the
-    /// directory is synced once at the end). A table is cut, only between user keys, once it
-    /// reaches `target_table_size` or once it overlaps more than the grandparent limit of
-    /// `grandparents` (the level below the output).
-    fn build_outputs(
-        &self,
-        iter: &mut dyn InternalIterator,
-        filter: &mut VersionFilter,
-        below_may_hold: &dyn Fn(&[u8]) -> bool,
-        grandparents: &[Arc<TableMeta>],
-    ) -> Result<Vec<TableMeta>> {
-        let topts = TableOptions::from(&*self.opts);
-        let max_overlap = self
-            .opts
-            .target_table_size
-            .saturating_mul(self.opts.max_grandparent_overlap_factor);
-        let mut out = Vec::new();
-        let mut builder: Option<(u64, TableBuilder<V::File>)> = None;
-        let mut last_user_key: Vec<u8> = Vec::new();
-        let mut has_last = false;
-        let mut gp_index = 0usize;
-        let mut gp_overlap = 0u64;
-        let mut gp_seen = false;
-        iter.seek_to_first()?;
-        while iter.valid() {
-            let ikey = iter.key();
-            match filter.decide(ikey, below_may_hold) {
-                Decision::Keep => {}
-                Decision::DropShadowed | Decision::DropTombstone => {
-                    iter.next()?;
-                    continue;
-                }
-            }
-            let user_key = key::user_key(ikey);
-            if !has_last || user_key != last_user_key.as_slice() {
-                // Grandparent tables passed entirely since the table began count as overlap.
-                while gp_index < grandparents.len()
-                    && user_key > grandparents[gp_index].largest_user_key()
-                {
-                    if gp_seen {
-                        gp_overlap = gp_overlap.saturating_add(grandparents[gp_index].size);
-                    }
-                    gp_index += 1;
-                }
-                gp_seen = true;
-                let cut = builder.as_ref().is_some_and(|(_, b)| {
-                    b.estimated_size() >= self.opts.target_table_size
-                        || (max_overlap > 0 && gp_overlap > max_overlap)
-                });
-                if cut {
-                    if let Some((n, b)) = builder.take() {
-                        out.push(finish(n, b)?);
-                    }
-                    gp_overlap = 0;
-                }
-            }
-            if builder.is_none() {
-                let n = self.files.allocate();
-                let file = self.vfs.create(&table_file_name(n))?;
-                builder = Some((n, TableBuilder::new(file, topts.clone())));
-            }
-            if let Some((_, b)) = builder.as_mut() {
-                b.add(ikey, iter.value())?;
-            }
-            last_user_key.clear();
-            last_user_key.extend_from_slice(user_key);
-            has_last = true;
-            iter.next()?;
-        }
-        if let Some((n, b)) = builder.take() {
-            out.push(finish(n, b)?);
-        }
-        if !out.is_empty() {
-            self.vfs.sync_dir()?;
-        }
-        Ok(out)
-    }
-}
-
-fn finish<F: cairn_vfs::File>(number: u64, b: TableBuilder<F>) -> Result<TableMeta> {
-    let p = b.finish()?;
-    Ok(TableMeta {
-        number,
-        size: p.file_size,
-        smallest: p.smallest_key.clone(),
-        largest: p.largest_key.clone(),
-        min_seq: p.min_seq,
-        max_seq: p.max_seq,
-        entries: p.num_entries,
-        tombstones: p.num_tombstones,
-        raw_bytes: p.raw_key_bytes + p.raw_value_bytes,
-    })
 }
 
 fn ratio(a: u64, b: u64) -> f64 {

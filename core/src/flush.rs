@@ -66,6 +66,8 @@ impl<V: Vfs> FlushJob<V> {
                 target_size: u64::MAX,
                 allocate: &mut allocate,
                 below_may_hold: &|_| true,
+                grandparents: &[],
+                max_grandparent_overlap: 0,
             },
         )?;
         Ok(FlushOutput {
