@@ -38,10 +38,19 @@ export async function run() {
   }
   res.scan = opsPerSec(n, performance.now() - t0);
   const stats = await db.stats();
+  // Cost floor of any worker-hosted API: a bare page <-> worker postMessage round trip.
+  const echo = new Worker(URL.createObjectURL(new Blob(['onmessage = (e) => postMessage(e.data)'], { type: 'text/javascript' })));
+  const ping = (m) => new Promise((ok) => { echo.onmessage = (e) => ok(e.data); echo.postMessage(m); });
+  for (let j = 0; j < 200; j++) await ping(j);
+  t0 = performance.now();
+  for (let j = 0; j < CFG.getN; j++) await ping(j);
+  const rttUs = +((performance.now() - t0) * 1000 / CFG.getN).toFixed(1);
+  echo.terminate();
   await db.close();
   return {
     engine: 'cairn', where: 'page (engine in the package\'s own dedicated worker)', results: res,
     check: { found, expectedFound: 2 * CFG.getN, scanned: n, expectedScanned: total(), ordered },
+    postMessageRoundTripUs: rttUs,
     stats: { storage: stats.storage, walSyncs: stats.walSyncs, groups: stats.groups, flushes: stats.flushes, compactions: stats.compactions },
   };
 }
