@@ -61,6 +61,15 @@ async function runEngine(ctx, base, engine) {
 const fmt = (n) => (n == null ? 'n/a' : n.toLocaleString('en-US'));
 const ratio = (a, b) => (a == null || b == null ? 'n/a' : `${(a / b).toFixed(2)}×`);
 
+function spread(all) {
+  const rows = ['| workload | Cairn | IndexedDB | SQLite-WASM |', '|---|---:|---:|---:|'];
+  for (const [k, label] of WORKLOADS) {
+    const cell = (e) => { const xs = all[e].map((r) => r.results[k]).filter((x) => x != null); return xs.length ? `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}` : 'n/a'; };
+    rows.push(`| ${label} | ${cell('cairn')} | ${cell('indexeddb')} | ${cell('sqlite')} |`);
+  }
+  return rows.join('\n');
+}
+
 function targets(m) {
   const c = m.cairn.results, i = m.indexeddb.results, s = m.sqlite.results;
   const t = (label, a, b, want) => `- ${label}: ${(a / b).toFixed(2)}× (target ≥ ${want}×) — ${a / b >= want ? 'met' : '**not met**'}`;
@@ -151,16 +160,21 @@ ${md}
   of any awaited one-at-a-time call into a worker-hosted engine (Cairn here; IndexedDB and SQLite are measured inside
   their worker, without it).
 
-Targets (reported, not asserted), from this run:
+Run-to-run spread (min–max ops/s over the ${out.runs} runs) — the machine is shared and OPFS flush latency is noisy:
+
+${spread(out.all)}
+
+Targets (reported, not asserted), from the medians:
 
 ${targets(out.median)}
 
 Where Cairn is behind, and why (as far as these numbers tell):
-- **Awaited one-at-a-time calls are bound by the worker round trip, not by the engine.** An awaited \`get\` costs
-  about ${Math.round(1e6 / out.median.cairn.results.get)} µs against a ${out.median.cairn.postMessageRoundTripUs} µs bare \`postMessage\` round trip plus structured-clone of the
-  key and value; SQLite's synchronous \`step()\` in its own worker has no such hop. Issued concurrently, Cairn's gets
-  are ~${Math.round(out.median.cairn.results.get_concurrent / out.median.cairn.results.get)}× faster than awaited ones: the same engine, the hops overlap. A fair like-for-like for SQLite
-  would add one round trip per call (its \`worker1\`/promiser API), which this benchmark does not.
+- **Awaited one-at-a-time calls pay a per-call latency, not engine work.** An awaited \`get\` costs about
+  ${Math.round(1e6 / out.median.cairn.results.get)} µs; a bare \`postMessage\` round trip is ${out.median.cairn.postMessageRoundTripUs} µs of that, and issued concurrently the same gets cost
+  ~${(1e6 / out.median.cairn.results.get_concurrent).toFixed(1)} µs each, so the engine's own work is small. The rest of the awaited latency is in Cairn's per-request
+  path through its worker (wrapper, message encoding, the worker's dispatch/scheduling) — not profiled here, and
+  the place to look for the get ≥ 3× IndexedDB target. SQLite's synchronous \`step()\` runs in the benchmark's own
+  worker with no hop at all; a like-for-like would add one round trip per call (its promiser API), not done here.
 - **Individual durable puts are bound by the OPFS flush** (one WAL \`flush()\` per awaited put — Cairn syncs every
   write by default); IndexedDB's default-durability commit costs about the same in Chromium, so the 10× target is out
   of reach for one-at-a-time awaited puts. Concurrent puts are grouped into one WAL flush (see the e2e \`write_100k\`
