@@ -4,6 +4,7 @@
 //     (needs wasm/pkg from wasm/build.sh; CHROMIUM=/usr/bin/chromium by default)
 //   BENCH_RUNS=3 node benches/browser/run.mjs   # median of 3 runs per workload (default 1)
 //   BENCH_NO_DOCS=1 ...                          # do not update docs/BENCHMARKS.md
+//   BENCH_RENDER=1 ...                           # only re-render table + docs from results.json
 //
 // Serves the repository on 127.0.0.1 (its own tiny server: www/server.mjs refuses node_modules,
 // which holds sqlite-wasm), launches Chromium with a persistent profile in a temp dir (OPFS on
@@ -20,6 +21,7 @@ const ROOT = resolve(HERE, '..', '..');
 const MIME = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json' };
 const ENGINES = ['cairn', 'indexeddb', 'sqlite'];
 const PAGE = { cairn: 'cairn', indexeddb: 'idb', sqlite: 'sqlite' };
+const CFG_PUTS = '2,000';
 const WORKLOADS = [
   ['put_individual', 'put, individual (2,000, awaited one by one, durable defaults)'],
   ['put_batched', 'put, batched (20,000 in batches of 1,000)'],
@@ -91,6 +93,13 @@ function table(best) {
 }
 
 async function main() {
+  if (process.env.BENCH_RENDER) {
+    // Re-render the table and the docs section from an existing results.json.
+    const out = JSON.parse(await readFile(join(HERE, 'results.json'), 'utf8'));
+    const md = table(out.median);
+    console.log(md);
+    return updateDocs(md, out);
+  }
   if (!(await stat(join(ROOT, 'wasm/pkg/cairn_wasm_bg.wasm')).catch(() => null))) throw new Error('wasm/pkg missing: run bash wasm/build.sh');
   const runs = Number(process.env.BENCH_RUNS || 1);
   const server = await serve();
@@ -175,11 +184,12 @@ Where Cairn is behind, and why (as far as these numbers tell):
   path through its worker (wrapper, message encoding, the worker's dispatch/scheduling) — not profiled here, and
   the place to look for the get ≥ 3× IndexedDB target. SQLite's synchronous \`step()\` runs in the benchmark's own
   worker with no hop at all; a like-for-like would add one round trip per call (its promiser API), not done here.
-- **Individual durable puts are bound by the OPFS flush** (one WAL \`flush()\` per awaited put — Cairn syncs every
-  write by default); IndexedDB's default-durability commit costs about the same in Chromium, so the 10× target is out
-  of reach for one-at-a-time awaited puts. Concurrent puts are grouped into one WAL flush (see the e2e \`write_100k\`
-  numbers); \`{ sync: false }\` is the opt-out. SQLite's individual puts are slowest: journal_mode=delete +
-  synchronous=full makes every autocommit several flushes.
+- **Individual durable puts pay one OPFS WAL \`flush()\` each** (Cairn syncs every write by default; its stats show
+  ${out.median.cairn.stats.walSyncs} WAL syncs for ${CFG_PUTS} puts + batches) plus the round trip; IndexedDB's default-durability commit is in the same
+  range in Chromium, so the 10× target looks out of reach for awaited one-at-a-time puts. Concurrent puts share one
+  WAL flush (group commit, see the e2e \`write_100k_synced_puts\` numbers); \`{ sync: false }\` is the opt-out.
+  SQLite's individual puts are the slowest, most likely because journal_mode=delete + synchronous=full costs
+  several flushes per autocommit.
 - **Scan** pages 1,000 entries per round trip through \`postMessage\`; SQLite scans in-worker with no copies out.
 ${END}`;
   let next;
