@@ -1,11 +1,13 @@
 //! Iterators page through the database; a page cut short by the page byte budget (large
 //! values) must not be taken for the end of the range.
 
+mod wasi_support;
+
 use cairn::{Db, WriteOptions};
 
 #[test]
 fn iteration_over_large_values_sees_every_entry_both_ways() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = wasi_support::TestDir::new("iter-large-values");
     let db = Db::open(dir.path()).expect("open");
     let v = vec![7u8; 4096];
     for i in 0..1000u32 {
