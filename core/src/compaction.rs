@@ -739,12 +739,11 @@ impl<V: Vfs + Clone> CompactionJob<V> {
             } else {
                 out_level + 1
             };
-            version.levels.iter().skip(first_level - 1).any(|tables| {
-                let i = tables.partition_point(|t| t.largest_user_key() < user_key);
-                tables
-                    .get(i)
-                    .is_some_and(|t| t.smallest_user_key() <= user_key)
-            })
+            version
+                .levels
+                .iter()
+                .skip(first_level - 1)
+                .any(|tables| crate::version::find_table(tables, user_key).is_some())
         };
         let grandparents = if out_level == 0 {
             Vec::new()

@@ -973,12 +973,9 @@ impl<V: Vfs + Clone> Db<V> {
             }
         }
         for level in &version.levels {
-            let i = level.partition_point(|t| t.largest_user_key() < key);
-            if let Some(t) = level.get(i) {
-                if t.smallest_user_key() <= key {
-                    if let Some(v) = self.table_get(t, key, seq)? {
-                        return Ok(v);
-                    }
+            if let Some(i) = crate::version::find_table(level, key) {
+                if let Some(v) = self.table_get(&level[i], key, seq)? {
+                    return Ok(v);
                 }
             }
         }

@@ -98,12 +98,15 @@ impl Run {
 
     /// Index of the table that may hold `user_key`.
     pub fn find(&self, user_key: &[u8]) -> Option<usize> {
-        // First table whose largest key >= user_key.
-        let i = self
-            .tables
-            .partition_point(|t| t.largest_user_key() < user_key);
-        (i < self.tables.len() && self.tables[i].smallest_user_key() <= user_key).then_some(i)
+        find_table(&self.tables, user_key)
     }
+}
+
+/// In disjoint tables ordered by key, the index of the one whose range holds `user_key`.
+pub fn find_table(tables: &[Arc<TableMeta>], user_key: &[u8]) -> Option<usize> {
+    // First table whose largest key >= user_key.
+    let i = tables.partition_point(|t| t.largest_user_key() < user_key);
+    (i < tables.len() && tables[i].smallest_user_key() <= user_key).then_some(i)
 }
 
 /// The live tables.

@@ -503,23 +503,11 @@ impl<V: Vfs + Clone> Db<V> {
                         self.shared().write().install(ticket, out)?;
                         self.shared().notify_bg();
                     }
-                    None => {
-                        // Inputs held by a background job: wait for it and look again.
-                        if self.shared().read().running_jobs() > 0 {
-                            self.shared().wait_bg(Duration::from_millis(50));
-                            let again = self.shared().write().pick_manual(start, end, level);
-                            match again {
-                                Some(job) => {
-                                    let (ticket, out) = job.run();
-                                    self.shared().write().install(ticket, out)?;
-                                    continue;
-                                }
-                                None if self.shared().read().running_jobs() > 0 => continue,
-                                None => break,
-                            }
-                        }
-                        break;
+                    // Inputs held by a background job: wait for it and look again.
+                    None if self.shared().read().running_jobs() > 0 => {
+                        self.shared().wait_bg(Duration::from_millis(50));
                     }
+                    None => break,
                 }
             }
         }
