@@ -112,7 +112,7 @@ async function becomeOwner() {
     if (releaseLock) releaseLock();
     return;
   }
-  engine = new Engine(db);
+  engine = new Engine(db, () => CairnDb.open(name, options));
   engine.onClosed = () => {
     role = 'closed';
     if (releaseLock) releaseLock();
