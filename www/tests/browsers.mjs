@@ -53,7 +53,7 @@ function descendants(pid) {
 
 function cmdline(pid) {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
   } catch {
     return [];
   }
@@ -126,7 +126,8 @@ export async function launch(profileDir) {
       async prepareCrash(page) {
         return async () => {
           const victims = descendants(proc.pid).filter((p) => {
-            const args = cmdline(p);
+            // Processes started by Firefox's fork server show their argv as one string.
+            const args = cmdline(p).join(' ').split(' ');
             return args.includes('-contentproc') && args[args.length - 1] === 'tab';
           });
           if (victims.length === 0) throw new Error('no Firefox content process found to kill');
