@@ -82,4 +82,9 @@ if [ "$gz" -gt "$BUDGET" ]; then
     echo "error: bundle is $gz bytes gzipped, over the budget of $BUDGET" >&2
     exit 1
 fi
+# The installable tarball, as `npm publish` would upload it: wasm/pkg/cairn-db-<version>.tgz
+# (install it in an app with `npm install <path>/cairn-db-<version>.tgz`).
+echo "==> npm pack"
+(cd "$OUT" && npm pack --silent --pack-destination "$OUT" >/dev/null)
+ls "$OUT"/cairn-db-*.tgz
 echo "==> wasm/pkg ready"

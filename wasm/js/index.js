@@ -33,6 +33,23 @@ function wireOf(e) {
   return { code: e.code || 'INTERNAL', message: e.message || String(e) };
 }
 
+/**
+ * The wasm module, compiled once per page (streaming) and sent to every worker this page
+ * starts, so that each open neither fetches nor compiles it again. null when compiling here
+ * fails (the worker then fetches it itself).
+ */
+let compiled = null;
+function wasmModule() {
+  if (!compiled) {
+    const url = new URL('./cairn_wasm_bg.wasm', import.meta.url);
+    compiled = (typeof WebAssembly.compileStreaming === 'function'
+      ? WebAssembly.compileStreaming(fetch(url))
+      : fetch(url).then((r) => r.arrayBuffer()).then((b) => WebAssembly.compile(b))
+    ).catch(() => null);
+  }
+  return compiled;
+}
+
 /** Open databases of this page, suspended on pagehide and resumed on pageshow. */
 const live = new Set();
 if (typeof addEventListener === 'function' && typeof window !== 'undefined') {
@@ -117,6 +134,7 @@ class WorkerTransport {
         break;
       case 'opened':
         this.role = m.role;
+        this.wasmFrom = m.wasmFrom;
         this.waiters.splice(0).forEach((w) => w.resolve(m));
         break;
       case 'open-error':
@@ -142,7 +160,13 @@ class WorkerTransport {
     if (msg.type === 'open') this.openMsg = msg;
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });
-      this.worker.postMessage(msg);
+      try {
+        this.worker.postMessage(msg);
+      } catch {
+        // A Module that cannot be sent (another agent cluster): the worker fetches the wasm.
+        const { module, ...rest } = msg;
+        this.worker.postMessage(rest);
+      }
     });
   }
 
@@ -261,7 +285,7 @@ export class Cairn {
     const t = new WorkerTransport(() => new Worker(url, { type: 'module', name: `cairn-db:${name}` }));
     const { workerUrl, ...rest } = options;
     try {
-      await t.control({ type: 'open', name, options: rest });
+      await t.control({ type: 'open', name, options: rest, module: await wasmModule() });
     } catch (e) {
       t.worker.terminate();
       throw e;
@@ -297,7 +321,7 @@ export class Cairn {
     const url = options.workerUrl || new URL('./worker.js', import.meta.url);
     const t = new WorkerTransport(() => new Worker(url, { type: 'module' }));
     try {
-      await t.control({ type: 'destroy', name, options: { memory: !!options.memory } });
+      await t.control({ type: 'destroy', name, options: { memory: !!options.memory }, module: await wasmModule() });
     } finally {
       t.worker.terminate();
     }

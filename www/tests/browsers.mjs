@@ -107,6 +107,9 @@ export async function launch(profileDir) {
         'datareporting.policy.dataSubmissionEnabled': false,
         'toolkit.telemetry.enabled': false,
         'browser.shell.checkDefaultBrowser': false,
+        // navigator.storage.persist() asks the user; answer "allow" as a test harness would.
+        'dom.storageManager.prompt.testing': true,
+        'dom.storageManager.prompt.testing.allow': true,
       },
     });
     const proc = browser.process();

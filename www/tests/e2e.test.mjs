@@ -771,3 +771,35 @@ test('a full quota is one QUOTA error; reads keep working; writes resume once th
   await page.evaluate(() => window.db.close());
   await page.close();
 });
+
+test('the no-bundler example (import map, files beside index.js) works and persists', async () => {
+  const page = await browser.newPage();
+  const visit = async () => {
+    await page.goto(`${base}/www/examples/no-bundler/index.html`);
+    await page.waitForFunction(() => window.exampleResult !== undefined);
+    return page.evaluate(() => window.exampleResult);
+  };
+  const first = await visit();
+  assert.equal(first.error, undefined, first.error);
+  const second = await visit();
+  assert.equal(second.visits, first.visits + 1);
+  assert.deepEqual(second.keys, ['visits']);
+  await page.close();
+});
+
+test('every open reuses the wasm module the page compiled once', async () => {
+  const page = await newPage();
+  const from = await page.evaluate(async () => {
+    const { Cairn } = window.cairn;
+    const out = [];
+    for (const n of ['e2e-mod-a', 'e2e-mod-b', 'e2e-mod-a']) {
+      const db = await Cairn.open(n);
+      await db.put('k', 'v');
+      out.push(db.t.wasmFrom);
+      await db.close();
+    }
+    return out;
+  });
+  assert.deepEqual(from, ['module', 'module', 'module']);
+  await page.close();
+});
