@@ -555,7 +555,6 @@ impl CairnDb {
         }
     }
 
-
     /// The value of `key` (at snapshot `snapshot` if given), or `undefined`.
     pub fn get(&self, key: JsValue, snapshot: Option<u32>) -> Result<JsValue, JsValue> {
         let key = bytes_of(&key, "key")?;

@@ -200,7 +200,10 @@ fn vfs_error(what: &str, name: &str, err: &JsValue, stale: &Cell<bool>) -> Error
                 format!("{what} {name}: stale OPFS handle (closed by the browser): {message}"),
             )
         }
-        _ => Error::new(ErrorKind::Io, format!("{what} {name}: {js_name}: {message}")),
+        _ => Error::new(
+            ErrorKind::Io,
+            format!("{what} {name}: {js_name}: {message}"),
+        ),
     }
 }
 
