@@ -1459,14 +1459,16 @@ impl<V: Vfs + Clone> Db<V> {
         s
     }
 
-    /// Syncs the WAL and closes the database; every later call returns [`Error::Closed`].
+    /// Syncs the WAL, ends it with a clean-close marker, and closes the database; every later
+    /// call returns [`Error::Closed`].
     /// Dropping a `Db` without closing is safe too: it is what a crash looks like.
     pub fn close(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
         }
         let r = if self.poisoned.is_none() {
-            self.wal.sync()
+            // Sync, then end the WAL with its clean-close marker (see `wal`).
+            self.wal.close()
         } else {
             Ok(())
         };
