@@ -177,11 +177,11 @@ impl Options {
     }
 
     /// Checks that every option is in range.
-    pub fn validate(&self) -> crate::Result<()> {
+    pub fn validate(&self) -> crate::error::Result<()> {
         let bad = |what: &str| {
-            Err(crate::Error::InvalidArgument(alloc::string::String::from(
-                what,
-            )))
+            Err(crate::error::Error::InvalidArgument(
+                alloc::string::String::from(what),
+            ))
         };
         // An entry must fit in one SSTable block, whose decoded size is capped
         // (`table::format::MAX_UNCOMPRESSED_BLOCK`) so corrupt lengths cannot allocate

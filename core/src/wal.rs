@@ -44,9 +44,9 @@
 //! replay with the rules above minus the version 2 ones.
 
 use crate::batch::BatchRef;
+use crate::error::{Error, Result};
 use crate::options::RecoveryMode;
 use crate::record::{self, RECORD_HEADER_LEN};
-use crate::{Error, Result};
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -69,11 +69,6 @@ pub const RECORD_CLOSE: u8 = 2;
 pub const SYNCED_LEN: usize = 8;
 /// Size of a whole clean-close record, header included.
 pub const CLOSE_RECORD_LEN: usize = RECORD_HEADER_LEN + 16;
-
-/// The file name of WAL number `n`.
-pub fn file_name(n: u64) -> String {
-    format!("{n:06}.wal")
-}
 
 /// The header this build writes.
 pub fn header() -> [u8; FILE_HEADER_LEN] {

@@ -31,9 +31,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-pub use cairn_core::db::{LevelStats, Recovered};
+pub use cairn_core::db::Recovered;
 pub use cairn_core::{
-    Direction, Error, Options, RecoveryMode, Result, Stats, WriteBatch, WriteOptions,
+    Direction, Error, LevelStats, Options, RecoveryMode, Result, Stats, WriteBatch, WriteOptions,
 };
 pub use cairn_vfs::{MemVfs, StdVfs, Vfs};
 

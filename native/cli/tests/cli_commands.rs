@@ -3,6 +3,8 @@
 //! WASI build of the CLI against databases written natively instead.
 #![cfg(not(target_os = "wasi"))]
 
+// The scratch-directory helpers of the `cairn` crate's tests (one copy for both crates).
+#[path = "../../tests/wasi_support/mod.rs"]
 mod wasi_support;
 
 use cairn::{Db, Options, WriteOptions};
