@@ -14,24 +14,66 @@
 //!
 //! Files are opened through [`Vfs::open_read`], so [`crate::StdVfs`] opens them without
 //! write access and a database on a read-only mount or owned by another user can be read.
+//!
+//! A reader can [`ReadOnlyVfs::pin`] the files it depends on: a pinned file is served from
+//! the handle opened first, even after a writer in another process removed it (POSIX and WASI
+//! keep an open file readable after it is unlinked; [`crate::MemVfs`] keeps its bytes while
+//! a handle lives). That is how a read-only open keeps the state as of its open while the
+//! writer compacts and removes tables.
 
 use crate::{Error, ErrorKind, File, LockGuard, Result, Vfs};
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::fmt;
+
+type Pinned<F> = Arc<spin::Mutex<BTreeMap<String, Arc<ReadOnlyFile<F>>>>>;
 
 /// Wraps a VFS so that reads pass through and every mutation fails with
-/// [`ErrorKind::ReadOnly`].
-#[derive(Debug, Clone)]
-pub struct ReadOnlyVfs<V> {
+/// [`ErrorKind::ReadOnly`]. Clones share their pinned files.
+pub struct ReadOnlyVfs<V: Vfs> {
     inner: V,
+    pinned: Pinned<V::File>,
+}
+
+impl<V: Vfs + Clone> Clone for ReadOnlyVfs<V> {
+    fn clone(&self) -> Self {
+        ReadOnlyVfs {
+            inner: self.inner.clone(),
+            pinned: self.pinned.clone(),
+        }
+    }
+}
+
+impl<V: Vfs + fmt::Debug> fmt::Debug for ReadOnlyVfs<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadOnlyVfs")
+            .field("inner", &self.inner)
+            .field("pinned", &self.pinned.lock().keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl<V: Vfs> ReadOnlyVfs<V> {
     /// A read-only view of `inner`.
     pub fn new(inner: V) -> Self {
-        ReadOnlyVfs { inner }
+        ReadOnlyVfs {
+            inner,
+            pinned: Arc::new(spin::Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// Keeps serving `file` (opened through this view) for `name` from now on, even after the
+    /// wrapped VFS no longer has it.
+    pub fn pin(&self, name: &str, file: Arc<ReadOnlyFile<V::File>>) {
+        self.pinned.lock().insert(String::from(name), file);
+    }
+
+    /// Forgets every pinned file.
+    pub fn unpin_all(&self) {
+        self.pinned.lock().clear();
     }
 
     /// The wrapped VFS.
@@ -104,6 +146,9 @@ impl<V: Vfs> Vfs for ReadOnlyVfs<V> {
     }
 
     fn open_read(&self, name: &str) -> Result<Arc<Self::File>> {
+        if let Some(f) = self.pinned.lock().get(name) {
+            return Ok(f.clone());
+        }
         let inner = self.inner.open_read(name)?;
         Ok(Arc::new(ReadOnlyFile {
             inner,
@@ -120,6 +165,9 @@ impl<V: Vfs> Vfs for ReadOnlyVfs<V> {
     }
 
     fn exists(&self, name: &str) -> Result<bool> {
+        if self.pinned.lock().contains_key(name) {
+            return Ok(true);
+        }
         self.inner.exists(name)
     }
 
@@ -201,6 +249,24 @@ mod tests {
         mem.put_file("000004.sst", vec![1, 2, 3]);
         assert!(ro.exists("000004.sst").expect("exists"));
         assert_eq!(ro.into_inner().list().expect("list").len(), 4);
+    }
+
+    #[test]
+    fn pinned_files_outlive_their_removal() {
+        let mem = MemVfs::new();
+        mem.put_file("000005.sst", b"table".to_vec());
+        let ro = ReadOnlyVfs::new(mem.clone());
+        let f = ro.open("000005.sst").expect("open");
+        ro.clone().pin("000005.sst", f);
+        mem.remove("000005.sst").expect("writer removes it");
+        assert!(ro.exists("000005.sst").expect("exists"));
+        let again = ro.open("000005.sst").expect("served from the pin");
+        assert_eq!(again.read_all().expect("read"), b"table");
+        ro.unpin_all();
+        assert_eq!(
+            ro.open("000005.sst").map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::NotFound)
+        );
     }
 
     #[test]
