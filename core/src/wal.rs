@@ -219,18 +219,6 @@ impl<F: File> WalWriter<F> {
         })
     }
 
-    /// Continues appending to a recovered WAL whose valid part ends at `offset`.
-    pub fn reopen(file: Arc<F>, number: u64, offset: u64) -> Self {
-        WalWriter {
-            file,
-            number,
-            offset,
-            synced: 0,
-            last_seq: 0,
-            buf: Vec::new(),
-        }
-    }
-
     /// Appends one record holding `payload`; one `write_at` call, not synced.
     pub fn append(&mut self, payload: &[u8]) -> Result<()> {
         self.buf.clear();
