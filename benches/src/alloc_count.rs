@@ -93,18 +93,18 @@ pub fn measure_cairn(dir: &std::path::Path, ops: u64) -> Result<AllocReport, Str
     let v = [7u8; VALUE_LEN];
     // Warm-up writes (first arena chunks, WAL buffer) outside the window.
     for i in 0..ops {
-        db.put_with(&key(i), &v, WriteOptions::NO_SYNC).map_err(e)?;
+        db.put_with(key(i), v, WriteOptions::NO_SYNC).map_err(e)?;
     }
     let (r, puts, put_bytes) = count(|| {
         for i in ops..2 * ops {
-            db.put_with(&key(i), &v, WriteOptions::NO_SYNC)?;
+            db.put_with(key(i), v, WriteOptions::NO_SYNC)?;
         }
         Ok::<(), cairn::Error>(())
     });
     r.map_err(e)?;
     let (r, mem_gets, _) = count(|| {
         for i in 0..ops {
-            std::hint::black_box(db.get(&key(i))?);
+            std::hint::black_box(db.get(key(i))?);
         }
         Ok::<(), cairn::Error>(())
     });
@@ -112,18 +112,18 @@ pub fn measure_cairn(dir: &std::path::Path, ops: u64) -> Result<AllocReport, Str
     db.flush().map_err(e)?;
     db.wait_for_background_work().map_err(e)?;
     for i in 0..2 * ops {
-        std::hint::black_box(db.get(&key(i)).map_err(e)?);
+        std::hint::black_box(db.get(key(i)).map_err(e)?);
     }
     let (r, gets, get_bytes) = count(|| {
         for i in 0..ops {
-            std::hint::black_box(db.get(&key(i))?);
+            std::hint::black_box(db.get(key(i))?);
         }
         Ok::<(), cairn::Error>(())
     });
     r.map_err(e)?;
     let (r, missing, _) = count(|| {
         for i in 0..ops {
-            std::hint::black_box(db.get(&missing_key(i))?);
+            std::hint::black_box(db.get(missing_key(i))?);
         }
         Ok::<(), cairn::Error>(())
     });

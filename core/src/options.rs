@@ -296,8 +296,9 @@ setters! {
     wal_bytes_per_sync: u64,
 }
 
-/// Options for one write.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Options for one write. The default is [`WriteOptions::SYNC`], what `put`, `delete` and
+/// `write` without options do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOptions {
     /// When true the write is durable (the WAL is synced) before the call returns. When false
     /// it is in the OS or browser buffer and a crash of the machine may lose it (never a hole:
@@ -310,4 +311,11 @@ impl WriteOptions {
     pub const SYNC: WriteOptions = WriteOptions { sync: true };
     /// A write that may be lost by a machine crash until a later sync.
     pub const NO_SYNC: WriteOptions = WriteOptions { sync: false };
+}
+
+impl Default for WriteOptions {
+    /// A synced write ([`WriteOptions::SYNC`]): durable when it returns.
+    fn default() -> Self {
+        WriteOptions::SYNC
+    }
 }

@@ -94,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         x ^= x >> 7;
         x ^= x << 17;
         let i = x % n;
-        let v = db.get(&key(i))?.ok_or("missing key")?;
+        let v = db.get(key(i))?.ok_or("missing key")?;
         if v[..8] != i.to_le_bytes() {
             return Err("wrong value".into());
         }
@@ -136,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reopen = t.elapsed();
     let t = Instant::now();
     for i in 0..n {
-        let v = db.get(&key(i))?.ok_or("missing key after reopen")?;
+        let v = db.get(key(i))?.ok_or("missing key after reopen")?;
         if v != value(i) {
             return Err("wrong value after reopen".into());
         }
@@ -156,7 +156,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let db = db.clone();
             std::thread::spawn(move || -> cairn::Result<()> {
                 for i in 0..per_thread {
-                    db.put(&key(n + th * per_thread + i), &value(i))?;
+                    db.put(key(n + th * per_thread + i), value(i))?;
                 }
                 Ok(())
             })
@@ -184,7 +184,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    db.get(&key(x % n))?;
+                    db.get(key(x % n))?;
                 }
                 Ok(())
             })

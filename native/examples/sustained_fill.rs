@@ -145,7 +145,7 @@ fn run_phase(
         key(pick(op), &mut k);
         rng.fill(&mut v);
         let t = Instant::now();
-        db.put_with(&k, &v, WriteOptions::NO_SYNC)?;
+        db.put_with(k, v, WriteOptions::NO_SYNC)?;
         let now = Instant::now();
         lat.push(now.duration_since(t).as_micros().min(u128::from(u32::MAX)) as u32);
         if now.duration_since(bucket_start) >= Duration::from_secs(1) {

@@ -8,24 +8,31 @@
 //! ```no_run
 //! use cairn::{Db, WriteOptions};
 //! let db = Db::open("/tmp/my-db")?;
-//! db.put(b"hello", b"world")?;                       // durable when it returns
-//! db.put_with(b"fast", b"write", WriteOptions::NO_SYNC)?; // buffered
-//! assert_eq!(db.get(b"hello")?.as_deref(), Some(&b"world"[..]));
-//! for entry in db.prefix(b"he") {
+//! db.put("hello", "world")?;                       // durable when it returns
+//! db.put_with("fast", "write", WriteOptions::NO_SYNC)?; // buffered
+//! assert_eq!(db.get("hello")?.as_deref(), Some(&b"world"[..]));
+//! for entry in db.prefix("he") {
 //!     let (key, value) = entry?;
-//!     println!("{key:?} = {value:?}");
+//!     println!("{} = {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
 //! }
-//! db.close()?;
+//! db.close()?; // releases the directory lock: the database can be opened again
 //! # Ok::<(), cairn::Error>(())
 //! ```
+//!
+//! Keys and values are byte strings; every method takes anything that is `AsRef<[u8]>`
+//! (`&str`, `&[u8]`, `b"..."`, `Vec<u8>`, `String`). Ranges are any of Rust's range types over
+//! keys (see [`KeyRange`]), and iterators can [`seek`](Iter::seek).
 //!
 //! `Db` is `Send + Sync` and cheap to clone; every clone is a handle to the same database.
 //! Readers never wait for fsyncs or for background work.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use cairn_core::db::{self as core_db, PendingCommit};
 use cairn_core::WritePressure;
 use std::collections::{HashMap, VecDeque};
-use std::ops::Bound;
+use std::ops::{Bound, Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -61,8 +68,59 @@ struct CommitQueue {
     leader: bool,
 }
 
+/// The engine while the database is open; after [`Db::close`] only what the accessors that
+/// cannot fail still report. Closing drops the engine, and with it the directory lock and
+/// every open file, so the database can be opened again while old handles still exist.
+// One per database, behind an `Arc`: the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum State<V: Vfs + Clone> {
+    Open(core_db::Db<V>),
+    Closed {
+        stats: Stats,
+        recovered: Recovered,
+        tables: Vec<TableInfo>,
+        version: Arc<cairn_core::version::Version>,
+    },
+}
+
+impl<V: Vfs + Clone> State<V> {
+    fn open(&self) -> Result<&core_db::Db<V>> {
+        match self {
+            State::Open(core) => Ok(core),
+            State::Closed { .. } => Err(Error::Closed),
+        }
+    }
+
+    fn open_mut(&mut self) -> Result<&mut core_db::Db<V>> {
+        match self {
+            State::Open(core) => Ok(core),
+            State::Closed { .. } => Err(Error::Closed),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        matches!(self, State::Open(_))
+    }
+
+    fn is_poisoned(&self) -> bool {
+        self.open().is_ok_and(|c| c.is_poisoned())
+    }
+
+    fn immutable_count(&self) -> usize {
+        self.open().map_or(0, |c| c.immutable_count())
+    }
+
+    fn has_pending_work(&self) -> bool {
+        self.open().is_ok_and(|c| c.has_pending_work())
+    }
+
+    fn running_jobs(&self) -> usize {
+        self.open().map_or(0, |c| c.running_jobs())
+    }
+}
+
 struct Shared<V: Vfs + Clone> {
-    core: RwLock<core_db::Db<V>>,
+    core: RwLock<State<V>>,
     opts: Options,
     queue: Mutex<CommitQueue>,
     queue_cv: Condvar,
@@ -76,14 +134,14 @@ struct Shared<V: Vfs + Clone> {
 }
 
 impl<V: Vfs + Clone> Shared<V> {
-    fn read(&self) -> RwLockReadGuard<'_, core_db::Db<V>> {
+    fn read(&self) -> RwLockReadGuard<'_, State<V>> {
         // A panic while holding the lock leaves the engine in a state we do not trust, but the
         // data structures are still memory-safe; recover the guard and let the poisoned-state
         // checks of the engine decide.
         self.core.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, core_db::Db<V>> {
+    fn write(&self) -> RwLockWriteGuard<'_, State<V>> {
         self.core.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -105,12 +163,12 @@ impl<V: Vfs + Clone> Shared<V> {
 
     /// Runs one background job: pick under the write lock, run without it, install under it.
     fn run_one_job(&self) -> Result<bool> {
-        let job = self.write().pick_job();
+        let job = self.write().open_mut().ok().and_then(|c| c.pick_job());
         let Some(job) = job else {
             return Ok(false);
         };
         let (ticket, out) = job.run();
-        let r = self.write().install(ticket, out);
+        let r = self.write().open_mut().and_then(|c| c.install(ticket, out));
         self.notify_bg();
         r.map(|_| true)
     }
@@ -118,12 +176,14 @@ impl<V: Vfs + Clone> Shared<V> {
     /// Syncs the WAL in the background once enough of it is unsynced, so that the sync a
     /// memtable rotation needs is short.
     fn sync_wal_in_background(&self) -> bool {
-        let point = self.read().wal_sync_point();
+        let point = self.read().open().ok().and_then(|c| c.wal_sync_point());
         let Some((file, number, offset)) = point else {
             return false;
         };
         let r = cairn_vfs::File::sync(&*file).map_err(Error::from);
-        let _ = self.write().note_wal_synced(number, offset, r);
+        if let Ok(core) = self.write().open_mut() {
+            let _ = core.note_wal_synced(number, offset, r);
+        }
         true
     }
 
@@ -145,11 +205,17 @@ impl<V: Vfs + Clone> Shared<V> {
     /// writes for good (a poisoned engine) if any.
     fn apply_backpressure(&self) -> Result<()> {
         loop {
-            let pressure = self.read().write_pressure();
+            // A closed engine holds nobody back: the commit reports `Closed`.
+            let pressure = self
+                .read()
+                .open()
+                .map_or(WritePressure::None, |c| c.write_pressure());
             match pressure {
                 WritePressure::None => return Ok(()),
                 WritePressure::Slowdown(us) => {
-                    self.write().note_pressure(pressure);
+                    if let Ok(core) = self.write().open_mut() {
+                        core.note_pressure(pressure);
+                    }
                     if self.inline_background {
                         self.run_one_job()?;
                     } else {
@@ -159,7 +225,9 @@ impl<V: Vfs + Clone> Shared<V> {
                     return Ok(());
                 }
                 WritePressure::Stop => {
-                    self.write().note_pressure(pressure);
+                    if let Ok(core) = self.write().open_mut() {
+                        core.note_pressure(pressure);
+                    }
                     if self.inline_background {
                         if !self.run_one_job()? {
                             return Ok(());
@@ -228,7 +296,10 @@ impl<V: Vfs + Clone> Shared<V> {
                 }
             }
         } else if self.rotated.swap(false, Ordering::AcqRel)
-            || self.read().wal_sync_point().is_some()
+            || self
+                .read()
+                .open()
+                .is_ok_and(|c| c.wal_sync_point().is_some())
         {
             // Only a new frozen memtable, or a WAL due for its background sync, needs a
             // wake-up: a running background thread picks the next job itself. (Notifying
@@ -244,7 +315,8 @@ impl<V: Vfs + Clone> Shared<V> {
         let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
         let want_sync = group.iter().any(|w| w.sync);
         let pending: PendingCommit<V::File> = {
-            let mut core = self.write();
+            let mut state = self.write();
+            let core = state.open_mut()?;
             let frozen = core.immutable_count();
             let pending = core.commit_begin(&batches)?;
             if core.immutable_count() > frozen {
@@ -256,7 +328,9 @@ impl<V: Vfs + Clone> Shared<V> {
         // The fsync runs without the engine lock: readers and the next group's WAL append
         // proceed meanwhile; the writes become visible only after it succeeded.
         let synced = want_sync.then(|| pending.sync());
-        self.write().commit_finish(pending, synced)
+        self.write()
+            .open_mut()
+            .and_then(|c| c.commit_finish(pending, synced))
     }
 }
 
@@ -330,7 +404,7 @@ impl<V: Vfs + Clone> Db<V> {
         let inline_background = cfg!(target_os = "wasi") || opts.background_threads == 0;
         let core = core_db::Db::open(vfs, opts.clone())?;
         let shared = Arc::new(Shared {
-            core: RwLock::new(core),
+            core: RwLock::new(State::Open(core)),
             queue: Mutex::new(CommitQueue::default()),
             queue_cv: Condvar::new(),
             bg: Mutex::new(0),
@@ -380,93 +454,96 @@ impl<V: Vfs + Clone> Db<V> {
     }
 
     /// Sets `key` to `value`, durably (synced) when it returns.
-    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         self.put_with(key, value, WriteOptions::SYNC)
     }
 
     /// Sets `key` to `value` with explicit write options.
-    pub fn put_with(&self, key: &[u8], value: &[u8], opts: WriteOptions) -> Result<()> {
+    pub fn put_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: WriteOptions,
+    ) -> Result<()> {
         let mut b = WriteBatch::new();
-        b.put(key, value);
+        b.put(key.as_ref(), value.as_ref());
         self.write(b, opts)
     }
 
     /// Deletes `key`, durably when it returns.
-    pub fn delete(&self, key: &[u8]) -> Result<()> {
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
         self.delete_with(key, WriteOptions::SYNC)
     }
 
     /// Deletes `key` with explicit write options.
-    pub fn delete_with(&self, key: &[u8], opts: WriteOptions) -> Result<()> {
+    pub fn delete_with(&self, key: impl AsRef<[u8]>, opts: WriteOptions) -> Result<()> {
         let mut b = WriteBatch::new();
-        b.delete(key);
+        b.delete(key.as_ref());
         self.write(b, opts)
     }
 
     /// Applies `batch` atomically. Concurrent writers are committed together (one WAL append,
-    /// one fsync for all that asked for sync).
+    /// one fsync for all that asked for sync). `WriteOptions::default()` is synced, like
+    /// [`Db::put`].
     pub fn write(&self, batch: WriteBatch, opts: WriteOptions) -> Result<()> {
         if batch.is_empty() {
-            return self.shared().read().validate_batch(&batch);
+            return self.shared().read().open()?.validate_batch(&batch);
         }
         self.shared().commit(batch, opts.sync)
     }
 
     /// Makes every write so far durable.
     pub fn sync(&self) -> Result<()> {
-        self.shared().write().sync_wal()
+        self.shared().write().open_mut()?.sync_wal()
     }
 
     /// The current value of `key`.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.shared().read().get(key)
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.shared().read().open()?.get(key.as_ref())
     }
 
     /// True if `key` has a value.
-    pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
+    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         Ok(self.get(key)?.is_some())
     }
 
     /// Pins the current state; reads through the snapshot see exactly it.
     pub fn snapshot(&self) -> Snapshot<V> {
-        let snap = self.shared().write().snapshot();
+        let inner = self.shared().write().open_mut().ok().map(|c| c.snapshot());
         Snapshot {
             db: self.clone(),
-            seq: snap.sequence(),
-            inner: Some(snap),
+            // A closed database pins nothing; reads through the snapshot fail with `Closed`.
+            seq: inner.as_ref().map_or(0, |s| s.sequence()),
+            inner,
         }
     }
 
     /// Iterates every key, ascending (`.rev()` for descending).
     pub fn iter(&self) -> Iter<V> {
-        self.range::<&[u8], _>(..)
+        self.range(..)
     }
 
-    /// Iterates the keys in `range`, ascending (`.rev()` for descending).
-    pub fn range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, range: R) -> Iter<V> {
-        let snap = self.snapshot();
-        Iter::new(
-            snap,
-            owned_bound(range.start_bound()),
-            owned_bound(range.end_bound()),
-            None,
-        )
+    /// Iterates the keys in `range`, ascending (`.rev()` for descending): `db.range("a".."m")`,
+    /// `db.range(start..)`, `db.range(..=end)`, `db.range((Bound::Excluded(k), Bound::Unbounded))`
+    /// (see [`KeyRange`]).
+    pub fn range(&self, range: impl KeyRange) -> Iter<V> {
+        let (lo, hi) = range.into_bounds();
+        Iter::new(self.snapshot(), lo, hi, None)
     }
 
     /// Iterates the keys starting with `prefix`, ascending (`.rev()` for descending).
-    pub fn prefix(&self, prefix: &[u8]) -> Iter<V> {
-        let snap = self.snapshot();
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter<V> {
         Iter::new(
-            snap,
+            self.snapshot(),
             Bound::Unbounded,
             Bound::Unbounded,
-            Some(prefix.to_vec()),
+            Some(prefix.as_ref().to_vec()),
         )
     }
 
     /// Freezes the memtable and waits until every frozen memtable is written as a table.
     pub fn flush(&self) -> Result<()> {
-        self.shared().write().rotate()?;
+        self.shared().write().open_mut()?.rotate()?;
         if self.shared().inline_background {
             while self.shared().read().immutable_count() > 0 {
                 if !self.shared().run_one_job()? {
@@ -478,7 +555,8 @@ impl<V: Vfs + Clone> Db<V> {
         self.shared().notify_bg();
         loop {
             {
-                let core = self.shared().read();
+                let state = self.shared().read();
+                let core = state.open()?;
                 if core.immutable_count() == 0 {
                     return Ok(());
                 }
@@ -494,14 +572,18 @@ impl<V: Vfs + Clone> Db<V> {
     /// in the calling thread. Readers and writers go on meanwhile.
     pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
         self.flush()?;
-        let levels = self.shared().read().current_version().num_levels();
+        let levels = self.shared().read().open()?.current_version().num_levels();
         for level in 0..levels {
             loop {
-                let job = self.shared().write().pick_manual(start, end, level);
+                let job = self
+                    .shared()
+                    .write()
+                    .open_mut()?
+                    .pick_manual(start, end, level);
                 match job {
                     Some(job) => {
                         let (ticket, out) = job.run();
-                        self.shared().write().install(ticket, out)?;
+                        self.shared().write().open_mut()?.install(ticket, out)?;
                         self.shared().notify_bg();
                     }
                     // Inputs held by a background job: wait for it and look again.
@@ -523,7 +605,8 @@ impl<V: Vfs + Clone> Db<V> {
         }
         loop {
             {
-                let core = self.shared().read();
+                let state = self.shared().read();
+                let core = state.open()?;
                 if core.is_poisoned() {
                     return Err(Error::Poisoned(String::from("background work failed")));
                 }
@@ -536,42 +619,131 @@ impl<V: Vfs + Clone> Db<V> {
         }
     }
 
-    /// Counters, sizes per level, cache figures.
+    /// Counters, sizes per level, cache figures. After [`Db::close`], the figures as of the
+    /// close.
     pub fn stats(&self) -> Stats {
-        self.shared().read().stats()
+        match &*self.shared().read() {
+            State::Open(core) => core.stats(),
+            State::Closed { stats, .. } => stats.clone(),
+        }
     }
 
     /// What opening the database found and repaired.
     pub fn recovery_report(&self) -> Recovered {
-        self.shared().read().recovery_report().clone()
+        match &*self.shared().read() {
+            State::Open(core) => core.recovery_report().clone(),
+            State::Closed { recovered, .. } => recovered.clone(),
+        }
     }
 
-    /// Every live table, level 0 first (newest run first), then each level in key order.
+    /// Every live table, level 0 first (newest run first), then each level in key order;
+    /// after [`Db::close`], those of the last version.
     pub fn tables(&self) -> Vec<TableInfo> {
-        self.shared().read().tables()
+        match &*self.shared().read() {
+            State::Open(core) => core.tables(),
+            State::Closed { tables, .. } => tables.clone(),
+        }
     }
 
     /// The current version, an internal structure (for the CLI's inspection commands and for
-    /// tests); [`Db::tables`] is the stable view.
+    /// tests); [`Db::tables`] is the stable view. After [`Db::close`], the last one.
     #[doc(hidden)]
     pub fn current_version(&self) -> Arc<cairn_core::version::Version> {
-        self.shared().read().current_version()
+        match &*self.shared().read() {
+            State::Open(core) => core.current_version(),
+            State::Closed { version, .. } => version.clone(),
+        }
     }
 
-    /// Stops the background threads, syncs the WAL and closes the database. Every later call
-    /// on any handle returns [`Error::Closed`]. The directory lock is released when the last
-    /// handle (including iterators and snapshots) is dropped.
+    /// Stops the background threads, syncs the WAL and closes the database. When it returns
+    /// the directory lock is released and every file is closed, so the database can be opened
+    /// again (in this process or another) even while old handles, iterators and snapshots
+    /// still exist; every later call through them returns [`Error::Closed`] (except
+    /// [`Db::stats`], [`Db::recovery_report`] and [`Db::version`], which report the state as
+    /// of the close). A write racing with `close` either completes before it or fails with
+    /// `Closed`. Closing twice is fine. Dropping the last handle without `close` also
+    /// releases everything, without the final sync.
     pub fn close(&self) -> Result<()> {
         self.h.stop_threads();
-        self.shared().write().close()
+        let mut state = self.shared().write();
+        let State::Open(core) = &mut *state else {
+            return Ok(());
+        };
+        let r = core.close();
+        let closed = State::Closed {
+            stats: core.stats(),
+            recovered: core.recovery_report().clone(),
+            tables: core.tables(),
+            version: core.current_version(),
+        };
+        // Dropping the engine closes its files and releases the directory lock (also when the
+        // final sync failed: the handle is unusable either way).
+        drop(std::mem::replace(&mut *state, closed));
+        r
+    }
+
+    /// True until [`Db::close`] was called on any handle.
+    pub fn is_open(&self) -> bool {
+        self.shared().read().is_open()
     }
 }
 
-fn owned_bound<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<Vec<u8>> {
-    match b {
-        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
-        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
-        Bound::Unbounded => Bound::Unbounded,
+/// A range of keys, as taken by [`Db::range`] and [`Snapshot::range`]: any of Rust's range
+/// types over keys (`..`, `a..`, `a..b`, `a..=b`, `..b`, `..=b`) or a pair
+/// `(Bound<K>, Bound<K>)`, where the key type `K` is anything `AsRef<[u8]>` (`&str`, `&[u8]`,
+/// `b"..."`, `Vec<u8>`, ...). Both ends of one range have the same key type.
+pub trait KeyRange {
+    /// The start and end bound, owned.
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>);
+}
+
+fn owned(k: impl AsRef<[u8]>) -> Vec<u8> {
+    k.as_ref().to_vec()
+}
+
+impl KeyRange for RangeFull {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        (Bound::Unbounded, Bound::Unbounded)
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for Range<K> {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        (
+            Bound::Included(owned(self.start)),
+            Bound::Excluded(owned(self.end)),
+        )
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for RangeInclusive<K> {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        let (start, end) = self.into_inner();
+        (Bound::Included(owned(start)), Bound::Included(owned(end)))
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for RangeFrom<K> {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        (Bound::Included(owned(self.start)), Bound::Unbounded)
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for RangeTo<K> {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        (Bound::Unbounded, Bound::Excluded(owned(self.end)))
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for RangeToInclusive<K> {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        (Bound::Unbounded, Bound::Included(owned(self.end)))
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for (Bound<K>, Bound<K>) {
+    fn into_bounds(self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        (self.0.map(owned), self.1.map(owned))
     }
 }
 
@@ -580,6 +752,32 @@ fn borrow_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
         Bound::Included(k) => Bound::Included(k),
         Bound::Excluded(k) => Bound::Excluded(k),
         Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// The tighter of lower bound `lo` and `Included(key)`.
+fn raise_lower(lo: &Bound<Vec<u8>>, key: &[u8]) -> Bound<Vec<u8>> {
+    let key_is_tighter = match lo {
+        Bound::Unbounded => true,
+        Bound::Included(l) | Bound::Excluded(l) => key > l.as_slice(),
+    };
+    if key_is_tighter {
+        Bound::Included(key.to_vec())
+    } else {
+        lo.clone()
+    }
+}
+
+/// The tighter of upper bound `hi` and `Included(key)`.
+fn lower_upper(hi: &Bound<Vec<u8>>, key: &[u8]) -> Bound<Vec<u8>> {
+    let key_is_tighter = match hi {
+        Bound::Unbounded => true,
+        Bound::Included(h) | Bound::Excluded(h) => key < h.as_slice(),
+    };
+    if key_is_tighter {
+        Bound::Included(key.to_vec())
+    } else {
+        hi.clone()
     }
 }
 
@@ -592,24 +790,33 @@ pub struct Snapshot<V: Vfs + Clone = StdVfs> {
 
 impl<V: Vfs + Clone> Snapshot<V> {
     /// The value of `key` at the snapshot.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.shared().read().get_at(key, self.seq)
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.db
+            .shared()
+            .read()
+            .open()?
+            .get_at(key.as_ref(), self.seq)
     }
 
-    /// Iterates `range` at the snapshot.
-    pub fn range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, range: R) -> Iter<V> {
-        let snap = self.db.snapshot_at(self.seq);
+    /// Iterates `range` at the snapshot (see [`Db::range`]).
+    pub fn range(&self, range: impl KeyRange) -> Iter<V> {
+        let (lo, hi) = range.into_bounds();
+        Iter::new(self.db.snapshot_at(self.seq), lo, hi, None)
+    }
+
+    /// Iterates the keys starting with `prefix` at the snapshot.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter<V> {
         Iter::new(
-            snap,
-            owned_bound(range.start_bound()),
-            owned_bound(range.end_bound()),
-            None,
+            self.db.snapshot_at(self.seq),
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Some(prefix.as_ref().to_vec()),
         )
     }
 
     /// Iterates every key at the snapshot.
     pub fn iter(&self) -> Iter<V> {
-        self.range::<&[u8], _>(..)
+        self.range(..)
     }
 
     /// The sequence number the snapshot reads at.
@@ -621,12 +828,16 @@ impl<V: Vfs + Clone> Snapshot<V> {
 impl<V: Vfs + Clone> Db<V> {
     fn snapshot_at(&self, seq: u64) -> Snapshot<V> {
         // Registers another hold on the same sequence number.
-        let mut core = self.shared().write();
-        let snap = core.snapshot_at(seq);
+        let inner = self
+            .shared()
+            .write()
+            .open_mut()
+            .ok()
+            .map(|c| c.snapshot_at(seq));
         Snapshot {
             db: self.clone(),
             seq,
-            inner: Some(snap),
+            inner,
         }
     }
 }
@@ -634,7 +845,9 @@ impl<V: Vfs + Clone> Db<V> {
 impl<V: Vfs + Clone> Drop for Snapshot<V> {
     fn drop(&mut self) {
         if let Some(s) = self.inner.take() {
-            self.db.shared().write().release_snapshot(s);
+            if let Ok(core) = self.db.shared().write().open_mut() {
+                core.release_snapshot(s);
+            }
         }
     }
 }
@@ -642,10 +855,30 @@ impl<V: Vfs + Clone> Drop for Snapshot<V> {
 /// Iterates a range at a snapshot, in pages, holding no lock between pages. Double-ended:
 /// `next` walks up from the start, `next_back` down from the end, and they stop where they
 /// meet.
+///
+/// Both ends can be repositioned: [`Iter::seek`] moves the front end (the next `next`
+/// returns the first key at or after the target), [`Iter::seek_for_prev`] moves the back end
+/// (the next `next_back` returns the last key at or before the target). Seeks stay within
+/// the iterator's range and prefix, may move in either direction, and see the same snapshot.
+///
+/// ```no_run
+/// # let db = cairn::Db::open("/tmp/my-db")?;
+/// let mut it = db.iter();
+/// it.seek("m");
+/// let first_from_m = it.next();      // the first entry with key >= "m"
+/// it.seek_for_prev("f");
+/// let last_up_to_f = it.next_back(); // the last entry with key <= "f"
+/// # Ok::<(), cairn::Error>(())
+/// ```
 pub struct Iter<V: Vfs + Clone = StdVfs> {
     snap: Snapshot<V>,
     lo: Bound<Vec<u8>>,
     hi: Bound<Vec<u8>>,
+    /// Lower bound of the forward pages before the first one returned an entry: `lo`, or a
+    /// seek target.
+    front_from: Bound<Vec<u8>>,
+    /// Upper bound of the backward pages before the first one: `hi`, or a seek target.
+    back_to: Bound<Vec<u8>>,
     prefix: Option<Vec<u8>>,
     front: VecDeque<(Vec<u8>, Vec<u8>)>,
     back: VecDeque<(Vec<u8>, Vec<u8>)>,
@@ -668,6 +901,8 @@ impl<V: Vfs + Clone> Iter<V> {
     ) -> Self {
         Iter {
             snap,
+            front_from: lo.clone(),
+            back_to: hi.clone(),
             lo,
             hi,
             prefix,
@@ -683,13 +918,44 @@ impl<V: Vfs + Clone> Iter<V> {
         }
     }
 
+    /// Moves the front end: the next call to `next` returns the first entry whose key is
+    /// `>= key` (and within the iterator's range and prefix). Entries that `next_back` already
+    /// returned are not returned again: the ends still stop where they meet. Clears an
+    /// earlier error, so the next page is read again.
+    pub fn seek(&mut self, key: impl AsRef<[u8]>) {
+        self.front_from = raise_lower(&self.lo, key.as_ref());
+        self.front.clear();
+        self.front_last = None;
+        self.front_done = false;
+        self.front_want = FIRST_PAGE_ENTRIES;
+        self.failed = false;
+    }
+
+    /// Moves the back end (RocksDB's `SeekForPrev`): the next call to `next_back` returns the
+    /// last entry whose key is `<= key` (and within the iterator's range and prefix). Entries
+    /// that `next` already returned are not returned again. Clears an earlier error.
+    pub fn seek_for_prev(&mut self, key: impl AsRef<[u8]>) {
+        self.back_to = lower_upper(&self.hi, key.as_ref());
+        self.back.clear();
+        self.back_last = None;
+        self.back_done = false;
+        self.back_want = FIRST_PAGE_ENTRIES;
+        self.failed = false;
+    }
+
     fn page(&self, direction: Direction, limit: usize) -> Result<(Vec<core_db::Entry>, bool)> {
-        let after = match direction {
-            Direction::Forward => self.front_last.as_deref(),
-            Direction::Reverse => self.back_last.as_deref(),
+        let (range, after) = match direction {
+            Direction::Forward => (
+                (borrow_bound(&self.front_from), borrow_bound(&self.hi)),
+                self.front_last.as_deref(),
+            ),
+            Direction::Reverse => (
+                (borrow_bound(&self.lo), borrow_bound(&self.back_to)),
+                self.back_last.as_deref(),
+            ),
         };
-        self.snap.db.shared().read().scan_page(
-            (borrow_bound(&self.lo), borrow_bound(&self.hi)),
+        self.snap.db.shared().read().open()?.scan_page(
+            range,
             self.prefix.as_deref(),
             self.snap.seq,
             direction,

@@ -41,18 +41,18 @@ fn cached_gets_allocate_only_the_returned_value() {
     let opts = Options::default().background_threads(0);
     let db = Db::open_vfs(MemVfs::new(), opts).expect("open");
     for i in 0..20_000u32 {
-        db.put_with(&key(i), &[i as u8; 100], WriteOptions::NO_SYNC)
+        db.put_with(key(i), [i as u8; 100], WriteOptions::NO_SYNC)
             .expect("put");
     }
     db.flush().expect("flush");
     // Warm the block cache and the table cache.
     for i in 0..20_000u32 {
-        assert!(db.get(&key(i)).expect("get").is_some());
+        assert!(db.get(key(i)).expect("get").is_some());
     }
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let mut found = 0u64;
     for i in (0..20_000u32).step_by(7) {
-        let v = db.get(&key(i)).expect("get").expect("present");
+        let v = db.get(key(i)).expect("get").expect("present");
         found += u64::from(v.len() == 100);
     }
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
@@ -64,7 +64,7 @@ fn cached_gets_allocate_only_the_returned_value() {
     // Lookups of absent keys (the bloom filter answers) allocate nothing.
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for i in 20_000..21_000u32 {
-        assert!(db.get(&key(i)).expect("get").is_none());
+        assert!(db.get(key(i)).expect("get").is_none());
     }
     let absent = ALLOCATIONS.load(Ordering::Relaxed) - before;
     assert_eq!(absent, 0, "absent keys allocate nothing");

@@ -12,20 +12,17 @@ fn oversized_keys_and_values_are_rejected() {
     let opts = Options::default().max_key_size(100).max_value_size(1000);
     let db = Db::open_vfs(MemVfs::new(), opts).expect("open");
     assert!(matches!(
-        db.put(&[1u8; 101], b"v"),
+        db.put([1u8; 101], b"v"),
         Err(Error::KeyTooLarge { len: 101, max: 100 })
     ));
     assert!(matches!(
-        db.put(b"k", &[1u8; 1001]),
+        db.put(b"k", [1u8; 1001]),
         Err(Error::ValueTooLarge {
             len: 1001,
             max: 1000
         })
     ));
-    assert!(matches!(
-        db.get(&[1u8; 101]),
-        Err(Error::KeyTooLarge { .. })
-    ));
+    assert!(matches!(db.get([1u8; 101]), Err(Error::KeyTooLarge { .. })));
     let mut b = WriteBatch::new();
     b.put(b"ok", b"ok");
     b.delete(&[2u8; 500]);
@@ -35,12 +32,12 @@ fn oversized_keys_and_values_are_rejected() {
     ));
     // The rejected batch left nothing behind, and the limits are inclusive.
     assert_eq!(db.get(b"ok").expect("get"), None);
-    db.put(&[1u8; 100], &[2u8; 1000]).expect("at the limits");
+    db.put([1u8; 100], [2u8; 1000]).expect("at the limits");
     // Defaults: 64 KiB keys, 64 MiB values.
     let db = Db::open_vfs(MemVfs::new(), Options::default()).expect("open");
-    db.put(&vec![7u8; 64 << 10], b"v").expect("64 KiB key");
+    db.put(vec![7u8; 64 << 10], b"v").expect("64 KiB key");
     assert!(matches!(
-        db.put(&vec![7u8; (64 << 10) + 1], b"v"),
+        db.put(vec![7u8; (64 << 10) + 1], b"v"),
         Err(Error::KeyTooLarge { .. })
     ));
 }

@@ -11,7 +11,7 @@ fn iteration_over_large_values_sees_every_entry_both_ways() {
     let db = Db::open(dir.path()).expect("open");
     let v = vec![7u8; 4096];
     for i in 0..1000u32 {
-        db.put_with(&i.to_be_bytes(), &v, WriteOptions::NO_SYNC)
+        db.put_with(i.to_be_bytes(), &v, WriteOptions::NO_SYNC)
             .expect("put");
     }
     assert_eq!(db.iter().count(), 1000);

@@ -15,7 +15,7 @@ fn a_64_mib_value_and_a_64_kib_key_round_trip_through_wal_table_and_reopen() {
         db.put(b"big", &big).expect("64 MiB value");
         db.put(&long_key, b"long key").expect("64 KiB key");
         assert!(matches!(
-            db.put(b"bigger", &vec![0u8; (64 << 20) + 1]),
+            db.put(b"bigger", vec![0u8; (64 << 20) + 1]),
             Err(Error::ValueTooLarge { .. })
         ));
         drop(db); // recovered from the WAL

@@ -123,7 +123,7 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
                 let limit = rng.gen_range(1..200);
                 if rng.gen_bool(0.5) {
                     let got: Vec<_> = db
-                        .range::<Vec<u8>, _>((lo.clone(), hi.clone()))
+                        .range((lo.clone(), hi.clone()))
                         .take(limit)
                         .map(|r| r.expect("entry"))
                         .collect();
@@ -131,7 +131,7 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
                     assert_eq!(got, want, "{}", ctx("forward range"));
                 } else {
                     let got: Vec<_> = db
-                        .range::<Vec<u8>, _>((lo.clone(), hi.clone()))
+                        .range((lo.clone(), hi.clone()))
                         .rev()
                         .take(limit)
                         .map(|r| r.expect("entry"))

@@ -20,7 +20,7 @@ fn fill(vfs: &MemVfs, n: u32) {
     for i in 0..n {
         db.put_with(
             format!("k{i:05}").as_bytes(),
-            &[i as u8; 50],
+            [i as u8; 50],
             WriteOptions::NO_SYNC,
         )
         .expect("put");
@@ -138,7 +138,7 @@ fn reopen_after_many_flushes_reproduces_the_state_and_removes_obsolete_files() {
         for i in 0..5000u32 {
             db.put_with(
                 format!("k{:05}", i % 3000).as_bytes(),
-                &i.to_le_bytes(),
+                i.to_le_bytes(),
                 WriteOptions::NO_SYNC,
             )
             .expect("put");

@@ -53,7 +53,7 @@ fn run_seed(seed: u64, points: usize) {
             let tseed: u64 = rng.gen();
             handles.push(std::thread::spawn(move || {
                 let mut rng = SmallRng::seed_from_u64(tseed);
-                let start = match db.get(&key_last(t)) {
+                let start = match db.get(key_last(t)) {
                     Ok(Some(v)) => String::from_utf8_lossy(&v).parse::<u64>().expect("last"),
                     Ok(None) => 0,
                     Err(_) => return, // killed before this thread started

@@ -6,6 +6,9 @@
 //! This is its own crate (`cairn-cli`) so that users of the `cairn` library do not compile
 //! the CLI's dependencies (`clap`, `indicatif`). Install it with `cargo install --path native/cli`.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod bench;
 mod codec;
 mod error;

@@ -124,7 +124,7 @@ pub fn scan(ctx: &Ctx, spec: &ScanSpec) -> Result<()> {
     let db = open_existing(&spec.db, false)?;
     let iter = match (&prefix, &from, &to) {
         (Some(p), None, None) => db.prefix(p),
-        _ => db.range::<Vec<u8>, _>(scan_bounds(prefix.as_deref(), from, to)),
+        _ => db.range(scan_bounds(prefix.as_deref(), from, to)),
     };
     let iter: Box<dyn Iterator<Item = cairn::Result<Entry>>> = if spec.reverse {
         Box::new(iter.rev())

@@ -38,7 +38,7 @@ fn main() {
         let db = db.clone();
         handles.push(std::thread::spawn(move || {
             let mut rng = SmallRng::seed_from_u64(seed ^ (u64::from(t) << 32));
-            let start = match db.get(&key_last(t)) {
+            let start = match db.get(key_last(t)) {
                 Ok(Some(v)) => String::from_utf8_lossy(&v).parse::<u64>().expect("last"),
                 Ok(None) => 0,
                 Err(e) => {
