@@ -54,9 +54,12 @@ struct Recovery<F> {
     recovered: Recovered,
 }
 
+/// How the detail of a missing-file error starts.
+const MISSING: &str = "missing: ";
+
 /// The error for a file the manifest needs that is not there.
 fn missing<'a>(name: &'a str, what: &str) -> impl FnOnce(cairn_vfs::Error) -> Error + 'a {
-    let what = String::from(what);
+    let what = format!("{MISSING}{what}");
     move |e| {
         if e.kind() == cairn_vfs::ErrorKind::NotFound {
             Error::corruption(name, None, what)
@@ -235,12 +238,20 @@ impl<V: Vfs + Clone> Db<V> {
                 Err(e) => {
                     // A writer may have moved on under us: a newer manifest, a removed WAL
                     // or table. Start over if the pointer changed; otherwise it is real.
+                    // A file that vanished while we opened (a WAL removed after a flush
+                    // edit, a table after a compaction) is retried too; a file that is
+                    // really missing fails the same way every time.
                     attempt += 1;
                     let moved = Db::<ReadOnlyVfs<V>>::check_current(&ro, &opts)
                         .ok()
                         .flatten()
                         .is_some_and(|now| now.generation != cur.generation);
-                    if !(moved && attempt < 5) {
+                    let vanished = match &e {
+                        Error::Io(io) => io.kind() == cairn_vfs::ErrorKind::NotFound,
+                        Error::Corruption { detail, .. } => detail.starts_with(MISSING),
+                        _ => false,
+                    };
+                    if !((moved || vanished) && attempt < 5) {
                         return Err(e);
                     }
                 }
