@@ -43,7 +43,7 @@ pub use cairn_core::{
     Direction, Error, LevelStats, Options, RecoveryMode, Result, Stats, TableInfo, WriteBatch,
     WriteOptions,
 };
-pub use cairn_vfs::{MemVfs, StdVfs, Vfs};
+pub use cairn_vfs::{MemVfs, ReadOnlyVfs, StdVfs, Vfs};
 
 /// Most entries fetched per page by iterators (they hold no lock between pages).
 const PAGE_ENTRIES: usize = 256;
@@ -397,12 +397,49 @@ impl Db<StdVfs> {
     }
 }
 
+impl Db<ReadOnlyVfs<StdVfs>> {
+    /// Opens the existing database at `path` for reading only (native and WASI): takes no
+    /// lock, writes not one byte (every file is opened without write access, through a
+    /// [`ReadOnlyVfs`] that refuses every mutation), and replays the WAL into memory without
+    /// truncating a torn tail. It works while another process holds the database open for
+    /// writing, and several readers may open it at once; it shows the state as of its open
+    /// (reopen to see later writes). Writes, flushes and compactions return
+    /// [`Error::ReadOnly`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_read_only_with(path, Options::default())
+    }
+
+    /// [`Db::open_read_only`] with options (the recovery mode and cache sizes apply).
+    pub fn open_read_only_with(path: impl AsRef<Path>, opts: Options) -> Result<Self> {
+        let vfs = StdVfs::existing(path.as_ref()).map_err(|e| {
+            if e.kind() == cairn_vfs::ErrorKind::NotFound {
+                Error::NotFound(format!("{}", path.as_ref().display()))
+            } else {
+                e.into()
+            }
+        })?;
+        Db::<StdVfs>::open_read_only_vfs(vfs, opts)
+    }
+}
+
 impl<V: Vfs + Clone> Db<V> {
     /// Opens the database kept in `vfs` (for example a [`MemVfs`], or a fault-injecting VFS
     /// in tests).
     pub fn open_vfs(vfs: V, opts: Options) -> Result<Self> {
-        let inline_background = cfg!(target_os = "wasi") || opts.background_threads == 0;
         let core = core_db::Db::open(vfs, opts.clone())?;
+        Self::start(core, opts)
+    }
+
+    /// Opens the database kept in `vfs` read-only: see [`Db::open_read_only`].
+    pub fn open_read_only_vfs(vfs: V, opts: Options) -> Result<Db<ReadOnlyVfs<V>>> {
+        let core = core_db::Db::open_read_only(vfs, opts.clone())?;
+        Db::start(core, opts)
+    }
+
+    fn start(core: core_db::Db<V>, opts: Options) -> Result<Self> {
+        // A read-only database has no background work: no threads for it.
+        let inline_background =
+            cfg!(target_os = "wasi") || opts.background_threads == 0 || core.is_read_only();
         let shared = Arc::new(Shared {
             core: RwLock::new(State::Open(core)),
             queue: Mutex::new(CommitQueue::default()),
