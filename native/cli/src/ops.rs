@@ -5,7 +5,7 @@ use super::codec::{hex_decode, hex_encode, human_bytes, parse_arg, show};
 use super::error::{CliError, DbContext, IoContext, Result};
 use super::progress::{bar, spinner, Unit};
 use super::Ctx;
-use cairn::{Db, Options, WriteBatch, WriteOptions};
+use cairn::{Db, Options, ReadOnlyVfs, StdVfs, Vfs, WriteBatch, WriteOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,15 @@ pub fn open_existing(path: &Path, threads: bool) -> Result<Db> {
     Db::open_with(path, opts).ctx(|| format!("cannot open {}", path.display()))
 }
 
+/// A database opened read-only: no lock, not one byte written, the state as of the open.
+type Reader = Db<ReadOnlyVfs<StdVfs>>;
+
+/// Opens an existing database read-only, so the read commands work while a service holds it
+/// open for writing and never change it.
+pub fn open_reader(path: &Path) -> Result<Reader> {
+    Db::open_read_only(path).ctx(|| format!("cannot open {} read-only", path.display()))
+}
+
 /// Opens a database, creating it if missing.
 pub fn open_or_create(path: &Path, threads: bool) -> Result<Db> {
     let opts = Options::default()
@@ -31,7 +40,7 @@ pub fn open_or_create(path: &Path, threads: bool) -> Result<Db> {
 }
 
 /// Closes `db`, reporting a failed final sync.
-pub fn close(db: &Db, path: &Path) -> Result<()> {
+pub fn close<V: Vfs + Clone>(db: &Db<V>, path: &Path) -> Result<()> {
     db.close().ctx(|| format!("closing {}", path.display()))
 }
 
@@ -49,7 +58,7 @@ pub fn put(ctx: &Ctx, path: &Path, key: &str, value: &str) -> Result<()> {
 
 pub fn get(ctx: &Ctx, path: &Path, key: &str) -> Result<()> {
     let key = parse_arg(key, ctx.hex, "KEY")?;
-    let db = open_existing(path, false)?;
+    let db = open_reader(path)?;
     let value = db.get(&key).ctx(|| String::from("get"))?;
     close(&db, path)?;
     match value {
@@ -121,7 +130,7 @@ pub fn scan(ctx: &Ctx, spec: &ScanSpec) -> Result<()> {
         .as_deref()
         .map(|p| parse_arg(p, ctx.hex, "--to"))
         .transpose()?;
-    let db = open_existing(&spec.db, false)?;
+    let db = open_reader(&spec.db)?;
     let iter = match (&prefix, &from, &to) {
         (Some(p), None, None) => db.prefix(p),
         _ => db.range(scan_bounds(prefix.as_deref(), from, to)),
@@ -198,7 +207,7 @@ fn ratio(a: u64, b: u64) -> String {
 }
 
 pub fn stats(ctx: &Ctx, path: &Path, exact: bool) -> Result<()> {
-    let db = open_existing(path, false)?;
+    let db = open_reader(path)?;
     let s = db.stats();
     let v = db.current_version();
     let rec = db.recovery_report();
@@ -446,7 +455,7 @@ pub fn import(ctx: &Ctx, path: &Path, file: &Path) -> Result<()> {
 }
 
 pub fn export(ctx: &Ctx, path: &Path, file: &Path) -> Result<()> {
-    let db = open_existing(path, false)?;
+    let db = open_reader(path)?;
     let estimate: u64 = db
         .current_version()
         .all_tables()

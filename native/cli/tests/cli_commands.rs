@@ -160,11 +160,14 @@ fn a_database_open_elsewhere_is_reported_locked() {
     let dir = t.join("db");
     fixture(&dir, 10);
     let db = Db::open_with(&dir, Options::default()).expect("open");
-    for args in [vec!["get", p(&dir), "key000001"], vec!["verify", p(&dir)]] {
+    // Writing commands need the lock; the read commands open read-only and go on (see
+    // `read_commands_work_while_a_writer_holds_the_database_and_change_nothing`).
+    for args in [vec!["put", p(&dir), "k", "v"], vec!["verify", p(&dir)]] {
         let o = cairn(&args);
         assert_eq!(code(&o), 4, "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("locked"), "{}", stderr(&o));
     }
+    assert_eq!(ok(&["get", p(&dir), "key000001"]), "value-1\n");
     db.close().expect("close");
     drop(db);
     assert_eq!(ok(&["get", p(&dir), "key000001"]), "value-1\n");
@@ -390,7 +393,9 @@ fn unsupported_format_version_exits_6() {
     let mut bytes = std::fs::read(&path).expect("read");
     bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
     std::fs::write(&path, &bytes).expect("write");
-    for args in [vec!["get", p(&dir), "key000001"], vec!["verify", p(&dir)]] {
+    // Writing commands need the lock; the read commands open read-only and go on (see
+    // `read_commands_work_while_a_writer_holds_the_database_and_change_nothing`).
+    for args in [vec!["put", p(&dir), "k", "v"], vec!["verify", p(&dir)]] {
         let o = cairn(&args);
         assert_eq!(code(&o), 6, "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("format version 7"), "{}", stderr(&o));
@@ -411,4 +416,57 @@ fn compact_and_bench_run() {
     ok(&["verify", p(&dir)]);
     let o = cairn(&["bench", p(&dir), "--key-size", "4"]);
     assert_eq!(code(&o), 2);
+}
+
+/// Every file of `dir` with its bytes, for before/after comparisons.
+fn snapshot_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).expect("read file"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn read_commands_work_while_a_writer_holds_the_database_and_change_nothing() {
+    let t = TestDir::new("cli-held-open");
+    let dir = t.join("db");
+    // This process holds the database open for writing (and its lock) the whole time.
+    let db = Db::open_with(&dir, Options::default().background_threads(0)).expect("open");
+    for i in 0..500u32 {
+        db.put_with(format!("k{i:04}"), format!("v{i}"), WriteOptions::NO_SYNC)
+            .expect("put");
+    }
+    db.flush().expect("flush");
+    db.put("late", "unflushed").expect("put");
+    let before = snapshot_files(&dir);
+    let stats = ok(&["stats", p(&dir)]);
+    assert!(stats.contains("L0"), "{stats}");
+    assert_eq!(ok(&["get", p(&dir), "k0042"]).trim(), "v42");
+    assert_eq!(ok(&["get", p(&dir), "late"]).trim(), "unflushed");
+    let scan = ok(&["scan", p(&dir), "--prefix", "k00"]);
+    assert_eq!(scan.lines().count(), 100, "{scan}");
+    let out = t.join("export.txt");
+    ok(&["export", p(&dir), p(&out)]);
+    assert_eq!(
+        std::fs::read_to_string(&out)
+            .expect("export")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count(),
+        501
+    );
+    assert_eq!(
+        snapshot_files(&dir),
+        before,
+        "a read command changed the database"
+    );
+    // The writer was never disturbed.
+    db.put("after", "x").expect("put after the CLI ran");
+    db.close().expect("close");
 }
