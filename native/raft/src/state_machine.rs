@@ -541,3 +541,31 @@ impl<V: Vfs + Clone> KvReader<V> {
         self.spaces.db()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn::{Db, MemVfs, Options};
+
+    #[test]
+    fn leftovers_of_an_interrupted_install_are_removed_on_open() {
+        let db = Db::open_vfs(MemVfs::new(), Options::default()).unwrap();
+        let spaces = Spaces::new(db);
+        let mut b = Batch::new();
+        b.put(Space::Data, &data_key(0, b"live"), b"1");
+        // A half-written generation and snapshot of an install that never switched.
+        b.put(Space::Data, &data_key(1, b"half"), b"2");
+        b.put(Space::Snapshot, &chunk_key(7, 0), b"chunk");
+        spaces.write(b, true).unwrap();
+        let sm = StateMachine::open(spaces.clone()).unwrap();
+        assert_eq!(
+            sm.reader().entries().unwrap(),
+            vec![(b"live".to_vec(), b"1".to_vec())]
+        );
+        let left: Vec<_> = spaces
+            .scan(Space::Data, Bound::Unbounded, Bound::Unbounded)
+            .chain(spaces.scan(Space::Snapshot, Bound::Unbounded, Bound::Unbounded))
+            .collect();
+        assert_eq!(left.len(), 1);
+    }
+}

@@ -20,6 +20,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for OnD
 }
 
 #[test]
-fn openraft_storage_suite() -> Result<(), StorageError<u64>> {
-    Suite::test_all(OnDisk)
+fn openraft_storage_suite() {
+    if let Err(e) = Suite::test_all(OnDisk) {
+        panic!("openraft's storage suite failed: {e}");
+    }
 }
