@@ -39,16 +39,19 @@ fn membership(term: u64, index: u64) -> Entry {
     }
 }
 
+// Options is becoming #[non_exhaustive]: fields are set after `default()`.
+#[allow(clippy::field_reassign_with_default)]
 fn open_mem<V: Vfs + Clone>(vfs: V) -> (LogStore<V>, StateMachine<V>) {
     let mut o = Options::default();
     o.background_threads = 0;
-    cairn_raft::open(Db::open_vfs(vfs, o).unwrap()).unwrap()
+    let db = Db::open_vfs(vfs, o).expect("open db");
+    cairn_raft::open(db).expect("open stores")
 }
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
-        .unwrap()
+        .expect("runtime")
 }
 
 #[test]
