@@ -11,8 +11,8 @@ ROOT=$(pwd)
 NATIVE=${1:-$ROOT/target/debug/cairn}
 WASM=${2:-$ROOT/target/wasm32-wasip1/debug/cairn.wasm}
 RUNNER=$ROOT/scripts/wasmtime-run.py
-[ -x "$NATIVE" ] || cargo build -q -p cairn --bin cairn
-[ -f "$WASM" ] || cargo build -q -p cairn --bin cairn --target wasm32-wasip1
+[ -x "$NATIVE" ] || cargo build -q -p cairn-cli
+[ -f "$WASM" ] || cargo build -q -p cairn-cli --target wasm32-wasip1
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-portability.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

@@ -20,11 +20,13 @@ rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 LOG=$(mktemp "${TMPDIR:-/tmp}/cairn-wasi-tests.XXXXXX")
 trap 'rm -f "$LOG"' EXIT
 
-echo "== cargo build -p cairn --target wasm32-wasip1"
-cargo build -p cairn --target wasm32-wasip1 --bins
+echo "== cargo build -p cairn-cli --target wasm32-wasip1 (the cairn CLI)"
+cargo build -p cairn-cli --target wasm32-wasip1
 
 echo "== cargo test -p cairn --target wasm32-wasip1 (under Wasmtime)"
 cargo test -p cairn --target wasm32-wasip1 2>&1 | tee "$LOG"
+echo "== cargo test -p cairn-cli --target wasm32-wasip1 (under Wasmtime)"
+cargo test -p cairn-cli --target wasm32-wasip1 2>&1 | tee -a "$LOG"
 echo "== cargo test -p cairn-core --target wasm32-wasip1 (under Wasmtime)"
 cargo test -p cairn-core --target wasm32-wasip1 2>&1 | tee -a "$LOG"
 
@@ -35,7 +37,7 @@ echo "WASI (Wasmtime): $passed passed, $failed failed"
 
 if [ "${SKIP_PORTABILITY:-0}" != 1 ]; then
     echo "== native <-> WASI portability check"
-    cargo build -q -p cairn --bin cairn
+    cargo build -q -p cairn-cli
     scripts/portability-check.sh target/debug/cairn target/wasm32-wasip1/debug/cairn.wasm
 fi
 

@@ -11,8 +11,8 @@
 //! is zero until the engine assigns sequences at commit.
 
 use crate::coding::{get_varint, put_varint};
+use crate::error::{Error, Result};
 use crate::key::Kind;
-use crate::{Error, Result};
 use alloc::vec::Vec;
 
 /// Size of the batch header.

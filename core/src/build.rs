@@ -1,8 +1,8 @@
 //! Writing sorted entries out as tables: the part of flush and compaction that turns an
 //! internal iterator into one or more SSTables, dropping what the [`VersionFilter`] says to.
 
-use crate::db::table_file_name;
 use crate::error::Result;
+use crate::filename;
 use crate::gc::{Decision, VersionFilter};
 use crate::iter::InternalIterator;
 use crate::key;
@@ -84,7 +84,7 @@ pub fn build_tables<V: Vfs>(
         }
         if builder.is_none() {
             let n = (spec.allocate)();
-            let file = vfs.create(&table_file_name(n))?;
+            let file = vfs.create(&filename::table(n))?;
             builder = Some((n, TableBuilder::new(file, topts.clone())));
         }
         if let Some((_, b)) = builder.as_mut() {

@@ -99,7 +99,7 @@ impl<'a> DbIter<'a> {
         while self.inner.valid() {
             let ikey = self.inner.key();
             let Some(p) = key::parse(ikey) else {
-                return Err(crate::Error::corruption(
+                return Err(crate::error::Error::corruption(
                     "iterator",
                     None,
                     "malformed internal key",
@@ -138,7 +138,7 @@ impl<'a> DbIter<'a> {
         while self.inner.valid() {
             let ikey = self.inner.key();
             let Some(p) = key::parse(ikey) else {
-                return Err(crate::Error::corruption(
+                return Err(crate::error::Error::corruption(
                     "iterator",
                     None,
                     "malformed internal key",

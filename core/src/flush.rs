@@ -5,10 +5,9 @@
 //! once that edit is durable, deletes the WALs the memtable came from.
 
 use crate::build::{build_tables, BuildSpec};
-use crate::db::Frozen;
 use crate::error::Result;
 use crate::gc::VersionFilter;
-use crate::memtable::MemtableIter;
+use crate::memtable::{Frozen, MemtableIter};
 use crate::options::Options;
 use crate::version::TableMeta;
 use alloc::sync::Arc;

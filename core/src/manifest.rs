@@ -16,11 +16,10 @@
 //! crashed before its sync, so nothing acted on it) and is dropped; a damaged record followed
 //! by a valid one is [`Error::Corruption`]: a manifest is never replayed past a bad record.
 
+use crate::error::{Error, Result};
 use crate::record;
 use crate::version::VersionEdit;
-use crate::{Error, Result};
 use alloc::format;
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use cairn_vfs::{File, Vfs};
@@ -35,11 +34,6 @@ pub const RECORD_EDIT: u8 = 2;
 /// Largest edit accepted on decode (a snapshot of a 1 TiB database is a few MiB).
 const MAX_EDIT: usize = 256 << 20;
 
-/// The file name of manifest number `n`.
-pub fn file_name(n: u64) -> String {
-    format!("MANIFEST-{n:06}")
-}
-
 /// Appends edits to one manifest file.
 #[derive(Debug)]
 pub struct ManifestWriter<F: File> {
@@ -53,7 +47,7 @@ impl<F: File> ManifestWriter<F> {
     /// Creates manifest `number` holding `snapshot` as its first record, and syncs it (and
     /// the directory). The caller then switches the current pointer to it.
     pub fn create<V: Vfs<File = F>>(vfs: &V, number: u64, snapshot: &VersionEdit) -> Result<Self> {
-        let file = vfs.create(&file_name(number))?;
+        let file = vfs.create(&crate::filename::manifest(number))?;
         let mut buf = Vec::with_capacity(4096);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -212,7 +206,7 @@ mod tests {
         for n in 2..6 {
             w.append(&edit(n)).expect("append");
         }
-        let f = vfs.open(&file_name(1)).expect("open");
+        let f = vfs.open(&crate::filename::manifest(1)).expect("open");
         let bytes = f.snapshot();
         let r = replay(&*f, "m").expect("replay");
         assert_eq!(r.edits.len(), 5);

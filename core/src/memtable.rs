@@ -41,6 +41,7 @@
 //! inserts, 16 bytes for sequential ones), ~1/40 of that for inner nodes, plus the 8-byte
 //! header in the arena.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 use core::ops::Deref;
@@ -763,6 +764,16 @@ impl Memtable {
             _ => (NIL, 0),
         }
     }
+}
+
+/// A memtable that no longer takes writes, waiting to be flushed (the engine keeps a queue of
+/// them, oldest first).
+#[derive(Debug)]
+pub struct Frozen {
+    /// The entries.
+    pub mem: Arc<Memtable>,
+    /// The oldest WAL holding any of its entries.
+    pub first_wal: u64,
 }
 
 /// A bidirectional [`InternalIterator`] over a memtable, generic over the handle: `&Memtable`

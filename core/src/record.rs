@@ -8,7 +8,7 @@
 //! The length is covered by the checksum, so a damaged length is caught like a damaged
 //! payload. Decoding never reads past the buffer and never allocates.
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 use alloc::vec::Vec;
 
 /// Size of a record header.

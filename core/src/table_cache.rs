@@ -7,7 +7,7 @@ use spin::Mutex;
 
 use crate::cache::BlockCache;
 use crate::error::Result;
-use crate::table::{table_file_name, Table};
+use crate::table::Table;
 use cairn_vfs::Vfs;
 
 struct Slot<F: cairn_vfs::File> {
@@ -64,7 +64,7 @@ impl<V: Vfs> TableCache<V> {
             }
         }
         // Open without holding the lock: I/O can be slow and other lookups must go on.
-        let file = self.vfs.open(&table_file_name(file_number))?;
+        let file = self.vfs.open(&crate::filename::table(file_number))?;
         let table = Arc::new(Table::open(
             file,
             file_number,

@@ -22,9 +22,9 @@
 //! [`Error::Corruption`] naming the file and offset.
 
 use crate::batch::BatchRef;
+use crate::error::{Error, Result};
 use crate::options::RecoveryMode;
 use crate::record;
-use crate::{Error, Result};
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -39,11 +39,6 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const FILE_HEADER_LEN: usize = 16;
 /// Record type of a write batch.
 pub const RECORD_BATCH: u8 = 1;
-
-/// The file name of WAL number `n`.
-pub fn file_name(n: u64) -> String {
-    format!("{n:06}.wal")
-}
 
 /// Appends records to one WAL file.
 #[derive(Debug)]

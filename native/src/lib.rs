@@ -31,9 +31,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-pub use cairn_core::db::{LevelStats, Recovered};
+pub use cairn_core::db::Recovered;
 pub use cairn_core::{
-    Direction, Error, Options, RecoveryMode, Result, Stats, WriteBatch, WriteOptions,
+    Direction, Error, LevelStats, Options, RecoveryMode, Result, Stats, TableInfo, WriteBatch,
+    WriteOptions,
 };
 pub use cairn_vfs::{MemVfs, StdVfs, Vfs};
 
@@ -493,7 +494,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// in the calling thread. Readers and writers go on meanwhile.
     pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
         self.flush()?;
-        let levels = self.shared().read().version().num_levels();
+        let levels = self.shared().read().current_version().num_levels();
         for level in 0..levels {
             loop {
                 let job = self.shared().write().pick_manual(start, end, level);
@@ -545,9 +546,16 @@ impl<V: Vfs + Clone> Db<V> {
         self.shared().read().recovery_report().clone()
     }
 
-    /// The current version (tables by level).
-    pub fn version(&self) -> Arc<cairn_core::version::Version> {
-        self.shared().read().version()
+    /// Every live table, level 0 first (newest run first), then each level in key order.
+    pub fn tables(&self) -> Vec<TableInfo> {
+        self.shared().read().tables()
+    }
+
+    /// The current version, an internal structure (for the CLI's inspection commands and for
+    /// tests); [`Db::tables`] is the stable view.
+    #[doc(hidden)]
+    pub fn current_version(&self) -> Arc<cairn_core::version::Version> {
+        self.shared().read().current_version()
     }
 
     /// Stops the background threads, syncs the WAL and closes the database. Every later call

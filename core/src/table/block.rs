@@ -22,11 +22,6 @@ use crate::iter::InternalIterator;
 use crate::key::{self, TRAILER_LEN};
 use crate::keybuf::KeyBuf;
 
-/// The name of table file `file_number`, as used in errors and on disk.
-pub fn table_file_name(file_number: u64) -> String {
-    format!("{file_number:06}.sst")
-}
-
 /// Builds one block. Reusable: call [`BlockBuilder::reset`] after [`BlockBuilder::finish`].
 #[derive(Debug)]
 pub struct BlockBuilder {
@@ -146,7 +141,7 @@ impl Block {
     pub fn new(contents: Vec<u8>, file_number: u64, offset: u64) -> Result<Block> {
         let bad = |detail: String| {
             Err(Error::corruption(
-                table_file_name(file_number),
+                crate::filename::table(file_number),
                 Some(offset),
                 detail,
             ))
@@ -217,7 +212,11 @@ impl Block {
     }
 
     fn corruption(&self, detail: impl Into<String>) -> Error {
-        Error::corruption(table_file_name(self.file_number), Some(self.offset), detail)
+        Error::corruption(
+            crate::filename::table(self.file_number),
+            Some(self.offset),
+            detail,
+        )
     }
 
     /// Decodes the entry header at `off`: (shared, non_shared, value_len, header_len).

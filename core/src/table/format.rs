@@ -7,7 +7,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use super::block::table_file_name;
 use crate::coding::{get_u32, get_u64, get_varint, put_varint};
 use crate::error::{Error, Result};
 use cairn_vfs::File;
@@ -101,7 +100,7 @@ impl Footer {
 
     /// Decodes and validates a footer: magic, then version, then checksum.
     pub fn decode(buf: &[u8], file_number: u64, footer_offset: u64) -> Result<Footer> {
-        let name = table_file_name(file_number);
+        let name = crate::filename::table(file_number);
         let corrupt = |d: &str| Error::corruption(name.clone(), Some(footer_offset), d);
         if buf.len() != FOOTER_LEN || buf[72..80] != TABLE_MAGIC {
             return Err(corrupt("not a Cairn table (bad magic number)"));
@@ -181,7 +180,7 @@ pub fn read_block<F: File>(
     limit: u64,
 ) -> Result<Vec<u8>> {
     let corrupt =
-        |d: String| Error::corruption(table_file_name(file_number), Some(handle.offset), d);
+        |d: String| Error::corruption(crate::filename::table(file_number), Some(handle.offset), d);
     let end = handle
         .offset
         .checked_add(handle.size)
@@ -275,12 +274,12 @@ impl TableProperties {
         match postcard::take_from_bytes::<TableProperties>(buf) {
             Ok((p, [])) => Ok(p),
             Ok(_) => Err(Error::corruption(
-                table_file_name(file_number),
+                crate::filename::table(file_number),
                 Some(offset),
                 "trailing bytes after table properties",
             )),
             Err(e) => Err(Error::corruption(
-                table_file_name(file_number),
+                crate::filename::table(file_number),
                 Some(offset),
                 format!("bad table properties: {e}"),
             )),

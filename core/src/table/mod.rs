@@ -29,7 +29,7 @@ pub mod reader;
 #[allow(clippy::unwrap_used)]
 mod tests;
 
-pub use block::{table_file_name, Block, BlockBuilder, BlockIter};
+pub use block::{Block, BlockBuilder, BlockIter};
 pub use bloom::BloomFilter;
 pub use builder::{TableBuilder, TableOptions};
 pub use format::{BlockHandle, Footer, TableProperties};

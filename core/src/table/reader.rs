@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use super::block::{table_file_name, Block, BlockIter};
+use super::block::{Block, BlockIter};
 use super::bloom::BloomFilter;
 use super::format::{read_block, BlockHandle, Footer, TableProperties, FOOTER_LEN};
 use crate::cache::BlockCache;
@@ -33,7 +33,7 @@ pub struct Table<F: File> {
 impl<F: File> core::fmt::Debug for Table<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Table")
-            .field("file", &table_file_name(self.file_number))
+            .field("file", &crate::filename::table(self.file_number))
             .field("file_size", &self.file_size)
             .field("footer", &self.footer)
             .finish()
@@ -61,7 +61,7 @@ impl<F: File> Table<F> {
         file_size: u64,
         cache: Option<Arc<BlockCache>>,
     ) -> Result<Table<F>> {
-        let name = table_file_name(file_number);
+        let name = crate::filename::table(file_number);
         let actual = file.len()?;
         if actual < file_size {
             return Err(Error::corruption(
@@ -160,7 +160,7 @@ impl<F: File> Table<F> {
     }
 
     fn corruption(&self, offset: Option<u64>, detail: impl Into<String>) -> Error {
-        Error::corruption(table_file_name(self.file_number), offset, detail)
+        Error::corruption(crate::filename::table(self.file_number), offset, detail)
     }
 
     /// Reads a data block through the cache.

@@ -74,7 +74,7 @@ fn gen_model(seed: u64, n: usize, big_keys: bool) -> Model {
 }
 
 fn build(vfs: &MemVfs, number: u64, model: &Model, opts: TableOptions) -> TableProperties {
-    let file = vfs.create(&table_file_name(number)).unwrap();
+    let file = vfs.create(&crate::filename::table(number)).unwrap();
     let mut b = TableBuilder::new(file, opts);
     for (k, v) in model {
         b.add(k, v).unwrap();
@@ -87,7 +87,7 @@ fn open(
     number: u64,
     cache: Option<Arc<BlockCache>>,
 ) -> crate::Result<Arc<Table<MemFile>>> {
-    let file = vfs.open(&table_file_name(number)).unwrap();
+    let file = vfs.open(&crate::filename::table(number)).unwrap();
     let size = file.len().unwrap();
     Table::open(file, number, size, cache).map(Arc::new)
 }

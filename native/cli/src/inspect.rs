@@ -422,7 +422,7 @@ impl DbFiles {
 
     /// Replays the manifest named by `cur`, without truncating a torn tail.
     fn manifest(&self, cur: &current::Current) -> std::result::Result<manifest::Replayed, Error> {
-        let name = manifest::file_name(cur.manifest);
+        let name = cairn_core::filename::manifest(cur.manifest);
         let path = self.path(&name);
         let file = RoFile::open(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -464,7 +464,7 @@ fn describe_edit(o: &mut String, i: usize, edit: &VersionEdit, ctx: &Ctx) {
         edit.removed.len()
     );
     for (level, n) in &edit.removed {
-        let _ = writeln!(o, "  - L{level} {}", cairn_core::db::table_file_name(*n));
+        let _ = writeln!(o, "  - L{level} {}", cairn_core::filename::table(*n));
     }
     for a in &edit.added {
         let t = &a.meta;
@@ -477,7 +477,7 @@ fn describe_edit(o: &mut String, i: usize, edit: &VersionEdit, ctx: &Ctx) {
             o,
             "  + L{}{run} {} {} B, {} entries ({} tombstones), seq {}..={}, keys {} .. {}",
             a.level,
-            cairn_core::db::table_file_name(t.number),
+            cairn_core::filename::table(t.number),
             t.size,
             t.entries,
             t.tombstones,
@@ -504,7 +504,7 @@ pub fn dump_manifest(ctx: &Ctx, dir: &Path) -> Result<()> {
     let fail = |e: Error| CliError::db(dir.display().to_string(), e);
     let cur = files.current().map_err(fail)?;
     let replayed = files.manifest(&cur).map_err(fail)?;
-    let name = manifest::file_name(cur.manifest);
+    let name = cairn_core::filename::manifest(cur.manifest);
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -533,7 +533,7 @@ pub fn dump_manifest(ctx: &Ctx, dir: &Path) -> Result<()> {
         }
         let names: Vec<String> = tables
             .iter()
-            .map(|t| cairn_core::db::table_file_name(t.number))
+            .map(|t| cairn_core::filename::table(t.number))
             .collect();
         let _ = writeln!(
             o,
@@ -580,7 +580,7 @@ pub fn verify(ctx: &Ctx, dir: &Path) -> Result<()> {
             cur.damaged_slots
         ));
     }
-    let mname = manifest::file_name(cur.manifest);
+    let mname = cairn_core::filename::manifest(cur.manifest);
     let replayed = files.manifest(&cur).map_err(fail)?;
     if let Some(t) = replayed.torn_tail {
         notes.push(format!(
@@ -618,7 +618,7 @@ pub fn verify(ctx: &Ctx, dir: &Path) -> Result<()> {
     // Tables: every block, every checksum, key order, and agreement with the manifest.
     let (mut blocks, mut entries, mut bytes) = (0u64, 0u64, 0u64);
     for (level, meta) in &tables {
-        let name = cairn_core::db::table_file_name(meta.number);
+        let name = cairn_core::filename::table(meta.number);
         let path = files.path(&name);
         let shown = path.display().to_string();
         let file = match RoFile::open(&path) {

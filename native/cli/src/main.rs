@@ -1,6 +1,10 @@
-//! The `cairn` command-line tool: read and write a database, inspect its files, verify every
-//! checksum, import/export a line format, and benchmark. Builds natively and for WASI
-//! (`wasm32-wasip1`), where it runs every command on one thread. See `docs/CLI.md`.
+//! `cairn`: the command-line tool for Cairn databases. Reads and writes a database, inspects
+//! its files, verifies every checksum, imports/exports a line format, and benchmarks. Builds
+//! natively and for WASI (`wasm32-wasip1`), where it runs every command on one thread. See
+//! `docs/CLI.md` for the commands, the import/export line format and the exit codes.
+//!
+//! This is its own crate (`cairn-cli`) so that users of the `cairn` library do not compile
+//! the CLI's dependencies (`clap`, `indicatif`). Install it with `cargo install --path native/cli`.
 
 mod bench;
 mod codec;
@@ -189,7 +193,7 @@ pub struct Ctx {
 }
 
 /// Parses the command line, runs the command, and turns the outcome into an exit code.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),

@@ -1,0 +1,280 @@
+//! The engine object: open and recovery, the write path, reads, and the background steps.
+//!
+//! `Db` is single-threaded: writes take `&mut self`, reads take `&self`. The native crate
+//! puts it behind a reader-writer lock and runs the background steps on threads; the browser
+//! and WASI run them cooperatively through [`Db::step`]. Both use the same code.
+//!
+//! ## The path of a write
+//! 1. [`Db::commit_begin`] checks the batches, gives them consecutive sequence numbers,
+//!    appends them to the WAL as **one** record (group commit), and inserts them into the
+//!    memtable. They are not yet visible to readers.
+//! 2. The caller syncs the WAL file if any writer asked for durability, possibly outside the
+//!    engine's lock ([`PendingCommit::sync`]).
+//! 3. [`Db::commit_finish`] publishes the new sequence number, making the writes visible. A
+//!    failed sync poisons the database for writes instead.
+//!
+//! When the memtable is full, the next commit first freezes it ([`Db::rotate`]): the old WAL is
+//! synced, a new WAL is started, and the frozen memtable waits for a flush job
+//! ([`crate::flush`]) that writes it as a level-0 table and records it in the manifest. Only
+//! then are its WALs deleted.
+
+mod jobs;
+mod open;
+mod read;
+mod write;
+
+pub use jobs::{Job, JobOutput, Ticket};
+pub use read::prefix_successor;
+pub use write::PendingCommit;
+
+use crate::batch::WriteBatch;
+use crate::cache::BlockCache;
+use crate::compaction;
+use crate::error::{Error, Result};
+use crate::filename::FileNumbers;
+use crate::manifest::ManifestWriter;
+use crate::memtable::{Frozen, Memtable};
+use crate::options::Options;
+use crate::stats::{LevelStats, Stats, TableInfo};
+use crate::table_cache::TableCache;
+use crate::version::Version;
+use crate::wal::WalWriter;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use cairn_vfs::{current, LockGuard, Vfs};
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A pinned read point: reads and iterators at a snapshot see exactly the writes committed
+/// before it, while writes, flushes and compactions go on. Release it with
+/// [`Db::release_snapshot`] so compaction can drop the versions it pins.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    seq: u64,
+}
+
+impl Snapshot {
+    /// The sequence number the snapshot reads at.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// The engine.
+pub struct Db<V: Vfs + Clone> {
+    vfs: V,
+    opts: Arc<Options>,
+    table_cache: Arc<TableCache<V>>,
+    block_cache: Arc<BlockCache>,
+    mem: Memtable,
+    mem_first_wal: u64,
+    wal: WalWriter<V::File>,
+    imm: VecDeque<Arc<Frozen>>,
+    version: Arc<Version>,
+    manifest: ManifestWriter<V::File>,
+    current: current::Current,
+    log_number: u64,
+    files: FileNumbers,
+    last_seq: u64,
+    visible_seq: u64,
+    flushed_seq: u64,
+    snapshots: BTreeMap<u64, usize>,
+    poisoned: Option<String>,
+    running: Vec<Ticket>,
+    next_job_id: u64,
+    flush_running: bool,
+    batch_buf: WriteBatch,
+    stats: Stats,
+    recovered: Recovered,
+    closed: bool,
+    _lock: LockGuard,
+}
+
+/// What [`Db::open`] found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// True when the database was created by this open.
+    pub created: bool,
+    /// WAL files replayed.
+    pub wal_files: u64,
+    /// WAL records (write groups) replayed.
+    pub wal_records: u64,
+    /// A torn WAL tail that was dropped: (file, offset, reason).
+    pub torn_wal_tail: Option<(String, u64, String)>,
+    /// A torn manifest tail that was dropped: (file, offset).
+    pub torn_manifest_tail: Option<(String, u64)>,
+    /// Damaged current-pointer slots seen (0 normally; 1 after a crash during a switch).
+    pub damaged_current_slots: u8,
+    /// Obsolete files removed.
+    pub removed_files: u64,
+}
+
+impl<V: Vfs + Clone> Db<V> {
+    /// What this open found and repaired.
+    pub fn recovery_report(&self) -> &Recovered {
+        &self.recovered
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The VFS the database lives in.
+    pub fn vfs(&self) -> &V {
+        &self.vfs
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if let Some(why) = &self.poisoned {
+            return Err(Error::Poisoned(why.clone()));
+        }
+        Ok(())
+    }
+
+    fn poison(&mut self, e: &Error) {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(format!("{e}"));
+        }
+    }
+
+    /// True once an earlier write failure has poisoned the database for writes.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.len() > self.opts.max_key_size {
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: self.opts.max_key_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every live table, level 0 first (newest run first), then each level in key order.
+    pub fn tables(&self) -> Vec<TableInfo> {
+        let info = |level: usize, run: u64, t: &crate::version::TableMeta| TableInfo {
+            level,
+            run,
+            number: t.number,
+            size: t.size,
+            entries: t.entries,
+            tombstones: t.tombstones,
+            raw_bytes: t.raw_bytes,
+            smallest_key: Vec::from(t.smallest_user_key()),
+            largest_key: Vec::from(t.largest_user_key()),
+            min_sequence: t.min_seq,
+            max_sequence: t.max_seq,
+        };
+        let mut out = Vec::new();
+        for r in &self.version.l0 {
+            out.extend(r.tables.iter().map(|t| info(0, r.id, t)));
+        }
+        for (i, level) in self.version.levels.iter().enumerate() {
+            out.extend(level.iter().map(|t| info(i + 1, 0, t)));
+        }
+        out
+    }
+
+    /// The current version, an internal structure (for the CLI's inspection commands and for
+    /// tests); [`Db::tables`] is the stable view.
+    #[doc(hidden)]
+    pub fn current_version(&self) -> Arc<Version> {
+        self.version.clone()
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.memtable_bytes = self.mem.approximate_memory() as u64;
+        s.immutable_memtables = self.imm.len() as u64;
+        s.last_sequence = self.visible_seq;
+        s.snapshots = self.snapshots.values().map(|&n| n as u64).sum();
+        s.l0_runs = self.version.l0.len() as u64;
+        let n = self.version.num_levels();
+        while s.levels.len() < n {
+            let l = s.levels.len();
+            s.levels.push(LevelStats {
+                level: l,
+                ..LevelStats::default()
+            });
+        }
+        let targets = compaction::level_targets(&self.version, &self.opts);
+        for (level, ls) in s.levels.iter_mut().enumerate() {
+            let tables = self.version.tables_at(level);
+            ls.tables = tables.len() as u64;
+            ls.bytes = tables.iter().map(|t| t.size).sum();
+            ls.target_bytes = targets.target(level);
+            ls.runs = if level == 0 {
+                self.version.l0.len() as u64
+            } else {
+                u64::from(!tables.is_empty())
+            };
+        }
+        s.base_level = targets.base_level as u64;
+        s.pending_compaction_bytes =
+            compaction::pending_compaction_bytes(&self.version, &self.opts);
+        s.levels[0].compaction_written += s.flush_bytes;
+        s.table_bytes = self.version.all_tables().map(|(_, t)| t.size).sum();
+        s.table_raw_bytes = self.version.all_tables().map(|(_, t)| t.raw_bytes).sum();
+        let c = self.block_cache.stats();
+        s.cache_hits = c.hits;
+        s.cache_misses = c.misses;
+        s.cache_bytes = c.bytes_used;
+        s
+    }
+
+    /// Syncs the WAL and closes the database; every later call returns [`Error::Closed`].
+    /// Dropping a `Db` without closing is safe too: it is what a crash looks like.
+    pub fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let r = if self.poisoned.is_none() {
+            self.wal.sync()
+        } else {
+            Ok(())
+        };
+        self.closed = true;
+        r
+    }
+
+    /// True after [`Db::close`].
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// Checks every record of `batch` against the key and value size limits of `opts`.
+pub fn check_batch(opts: &Options, batch: &WriteBatch) -> Result<()> {
+    for rec in batch.iter() {
+        let rec = rec?;
+        if rec.key.len() > opts.max_key_size {
+            return Err(Error::KeyTooLarge {
+                len: rec.key.len(),
+                max: opts.max_key_size,
+            });
+        }
+        if rec.value.len() > opts.max_value_size {
+            return Err(Error::ValueTooLarge {
+                len: rec.value.len(),
+                max: opts.max_value_size,
+            });
+        }
+    }
+    Ok(())
+}

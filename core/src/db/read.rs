@@ -1,0 +1,278 @@
+//! Reads: snapshots, point lookups through the memtables and the levels, and iterators and
+//! scan pages over the merged sources.
+
+use super::{Db, Entry, Snapshot};
+use crate::db_iter::{DbIter, Direction};
+use crate::error::Result;
+use crate::iter::{InternalIterator, MergingIterator};
+use crate::key::Kind;
+use crate::level_iter::LevelIter;
+use crate::memtable::MemtableIter;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use cairn_vfs::Vfs;
+use core::ops::Bound;
+
+impl<V: Vfs + Clone> Db<V> {
+    /// The sequence number reads see now.
+    pub fn visible_sequence(&self) -> u64 {
+        self.visible_seq
+    }
+
+    /// Pins the current state for reads.
+    pub fn snapshot(&mut self) -> Snapshot {
+        *self.snapshots.entry(self.visible_seq).or_insert(0) += 1;
+        Snapshot {
+            seq: self.visible_seq,
+        }
+    }
+
+    /// Pins `seq` again (an iterator over an existing snapshot takes its own hold). `seq`
+    /// must be a sequence number that is already pinned or visible.
+    pub fn snapshot_at(&mut self, seq: u64) -> Snapshot {
+        let seq = seq.min(self.visible_seq);
+        *self.snapshots.entry(seq).or_insert(0) += 1;
+        Snapshot { seq }
+    }
+
+    /// Releases a snapshot taken with [`Db::snapshot`].
+    pub fn release_snapshot(&mut self, snap: Snapshot) {
+        if let Some(n) = self.snapshots.get_mut(&snap.seq) {
+            *n -= 1;
+            if *n == 0 {
+                self.snapshots.remove(&snap.seq);
+            }
+        }
+    }
+
+    /// Sequence numbers of the live snapshots, ascending.
+    pub fn snapshot_sequences(&self) -> Vec<u64> {
+        self.snapshots.keys().copied().collect()
+    }
+
+    /// The value of `key` now.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_at(key, self.visible_seq)
+    }
+
+    /// The value of `key` at a snapshot.
+    pub fn get_snapshot(&self, key: &[u8], snap: &Snapshot) -> Result<Option<Vec<u8>>> {
+        self.get_at(key, snap.seq)
+    }
+
+    /// The value of `key` as of sequence number `seq`: memtable, frozen memtables, then the
+    /// tables newest first, skipping tables by key range and bloom filter.
+    pub fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        self.check_key(key)?;
+        let found = |kind: Kind, v: &[u8]| match kind {
+            Kind::Put => Some(Vec::from(v)),
+            Kind::Delete => None,
+        };
+        if let Some((kind, v)) = self.mem.get(key, seq) {
+            return Ok(found(kind, v));
+        }
+        for f in self.imm.iter().rev() {
+            if let Some((kind, v)) = f.mem.get(key, seq) {
+                return Ok(found(kind, v));
+            }
+        }
+        let version = &self.version;
+        for run in &version.l0 {
+            if let Some(i) = run.find(key) {
+                if let Some(v) = self.table_get(&run.tables[i], key, seq)? {
+                    return Ok(v);
+                }
+            }
+        }
+        for level in &version.levels {
+            if let Some(i) = crate::version::find_table(level, key) {
+                if let Some(v) = self.table_get(&level[i], key, seq)? {
+                    return Ok(v);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// `Some(answer)` if the table decides the key, `None` to look further down.
+    fn table_get(
+        &self,
+        meta: &crate::version::TableMeta,
+        key: &[u8],
+        seq: u64,
+    ) -> Result<Option<Option<Vec<u8>>>> {
+        if meta.min_seq > seq {
+            return Ok(None);
+        }
+        let table = self.table_cache.get(meta.number, meta.size)?;
+        Ok(table.get(key, seq)?.map(|(kind, _, v)| {
+            if kind == Kind::Put as u8 {
+                Some(v)
+            } else {
+                None
+            }
+        }))
+    }
+
+    /// The internal iterators over every source, newest first: memtable, frozen memtables,
+    /// level-0 runs, levels.
+    fn sources(&self, prefix: Option<&[u8]>) -> Vec<Box<dyn InternalIterator + '_>> {
+        let mut v: Vec<Box<dyn InternalIterator + '_>> = Vec::new();
+        v.push(Box::new(MemtableIter::new(&self.mem)));
+        for f in self.imm.iter().rev() {
+            v.push(Box::new(MemtableIter::new(f.mem.clone())));
+        }
+        let table_prefix = prefix.and_then(|p| {
+            self.opts
+                .prefix_len
+                .filter(|&n| p.len() >= n)
+                .map(|n| Vec::from(&p[..n]))
+        });
+        let successor = prefix.and_then(prefix_successor);
+        // A table can hold keys with the prefix iff its range meets [prefix, successor).
+        let overlaps = |t: &crate::version::TableMeta| match prefix {
+            Some(p) => {
+                t.largest_user_key() >= p
+                    && successor
+                        .as_deref()
+                        .is_none_or(|s| t.smallest_user_key() < s)
+            }
+            None => true,
+        };
+        for run in &self.version.l0 {
+            let tables: Vec<_> = run.tables.iter().filter(|t| overlaps(t)).cloned().collect();
+            if !tables.is_empty() {
+                v.push(Box::new(LevelIter::new(
+                    self.table_cache.clone(),
+                    tables,
+                    true,
+                    table_prefix.clone(),
+                )));
+            }
+        }
+        for level in &self.version.levels {
+            let tables: Vec<_> = level.iter().filter(|t| overlaps(t)).cloned().collect();
+            if !tables.is_empty() {
+                v.push(Box::new(LevelIter::new(
+                    self.table_cache.clone(),
+                    tables,
+                    true,
+                    table_prefix.clone(),
+                )));
+            }
+        }
+        v
+    }
+
+    /// Iterates the user keys in `range` at sequence `seq` in `direction`, optionally only
+    /// keys starting with `prefix`.
+    pub fn iter_at(
+        &self,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        prefix: Option<&[u8]>,
+        seq: u64,
+        direction: Direction,
+    ) -> Result<DbIter<'_>> {
+        self.check_open()?;
+        let (mut lo, mut hi) = (bound_to_owned(range.0), bound_to_owned(range.1));
+        if let Some(p) = prefix {
+            // Narrow the range to the prefix.
+            let plo = Bound::Included(Vec::from(p));
+            if lower_is_tighter(&plo, &lo) {
+                lo = plo;
+            }
+            if let Some(succ) = prefix_successor(p) {
+                let phi = Bound::Excluded(succ);
+                if upper_is_tighter(&phi, &hi) {
+                    hi = phi;
+                }
+            }
+        }
+        let merged = MergingIterator::new(self.sources(prefix));
+        DbIter::new(merged, lo, hi, seq, direction)
+    }
+
+    /// Iterates `range` now, forward.
+    pub fn range(&self, range: (Bound<&[u8]>, Bound<&[u8]>)) -> Result<DbIter<'_>> {
+        self.iter_at(range, None, self.visible_seq, Direction::Forward)
+    }
+
+    /// Reads up to `limit` entries (stopping early once about `max_bytes` are gathered) of
+    /// `range` at `seq`, continuing strictly after `after` (forward) or before it (reverse).
+    /// Returns the page and whether the range is exhausted. The native and browser iterators
+    /// page through large scans with this, so that no lock is held between pages; a snapshot
+    /// keeps the pages consistent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_page(
+        &self,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        prefix: Option<&[u8]>,
+        seq: u64,
+        direction: Direction,
+        after: Option<&[u8]>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<Entry>, bool)> {
+        let range = match (after, direction) {
+            (Some(a), Direction::Forward) => (Bound::Excluded(a), range.1),
+            (Some(a), Direction::Reverse) => (range.0, Bound::Excluded(a)),
+            (None, _) => range,
+        };
+        let mut it = self.iter_at(range, prefix, seq, direction)?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while out.len() < limit.max(1) && bytes < max_bytes {
+            match it.next() {
+                Some(Ok((k, v))) => {
+                    bytes += k.len() + v.len() + 32;
+                    out.push((k, v));
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Ok((out, true)),
+            }
+        }
+        Ok((out, false))
+    }
+}
+
+fn bound_to_owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(Vec::from(k)),
+        Bound::Excluded(k) => Bound::Excluded(Vec::from(k)),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn lower_is_tighter(a: &Bound<Vec<u8>>, than: &Bound<Vec<u8>>) -> bool {
+    match (a, than) {
+        (_, Bound::Unbounded) => true,
+        (Bound::Unbounded, _) => false,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            x > y || (x == y && matches!(a, Bound::Excluded(_)))
+        }
+    }
+}
+
+fn upper_is_tighter(a: &Bound<Vec<u8>>, than: &Bound<Vec<u8>>) -> bool {
+    match (a, than) {
+        (_, Bound::Unbounded) => true,
+        (Bound::Unbounded, _) => false,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            x < y || (x == y && matches!(a, Bound::Excluded(_)))
+        }
+    }
+}
+
+/// The smallest key greater than every key starting with `p`, or `None` if there is none
+/// (`p` is all 0xFF).
+pub fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
+    let mut s = Vec::from(p);
+    while let Some(last) = s.pop() {
+        if last != 0xFF {
+            s.push(last + 1);
+            return Some(s);
+        }
+    }
+    None
+}
