@@ -7,7 +7,7 @@
 //! curl -XDELETE 127.0.0.1:21003/kv/hello
 //! curl 127.0.0.1:21001/status                      # openraft metrics as JSON
 //!
-//! cargo run --release -p cairn-raft --example kvcluster -- bench [--seconds 5] [--entries 1000000]
+//! cargo run --release -p cairn-raft --example kvcluster -- bench [--seconds 5] [--entries 1000000] [--recovery-only]
 //! ```
 
 mod bench;
@@ -98,7 +98,7 @@ fn main() {
                 Ok(())
             }
             Some("bench") => bench::run(&args).await,
-            _ => Err("usage: kvcluster cluster [--dir DIR] [--port P] | bench [--seconds S] [--entries N]".to_string()),
+            _ => Err("usage: kvcluster cluster [--dir DIR] [--port P] | bench [--seconds S] [--entries N] [--recovery-only]".to_string()),
         }
     });
     if let Err(e) = r {
