@@ -21,13 +21,12 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let (log, sm) = cairn_raft::open_path("/tmp/node-1")?;
-//! let reader = sm.reader();
+//! let reader = sm.reader(); // reads the applied state (after Raft::ensure_linearizable)
 //! let config = std::sync::Arc::new(openraft::Config::default().validate()?);
-//! # let network: NetworkFactory = unimplemented!();
-//! let raft = openraft::Raft::<cairn_raft::TypeConfig>::new(1, config, network, log, sm).await?;
-//! # let _ = (raft, reader);
+//! // Then: openraft::Raft::<cairn_raft::TypeConfig>::new(1, config, network, log, sm).await?
+//! // with a RaftNetworkFactory of your transport (examples/kvcluster has an HTTP one).
+//! # let _ = (log, sm, reader, config);
 //! # Ok(()) }
-//! # type NetworkFactory = ();
 //! ```
 
 mod blob;
