@@ -124,7 +124,7 @@ impl<V: Vfs + Clone> Spaces<V> {
     }
 
     pub(crate) fn get(&self, space: Space, suffix: &[u8]) -> cairn::Result<Option<Vec<u8>>> {
-        self.db.get(&space.key(suffix))
+        self.db.get(space.key(suffix))
     }
 
     /// Entries of `space` whose suffix is within the bounds, ascending (`.rev()` for
@@ -170,7 +170,7 @@ pub(crate) struct SpacesSnapshot<V: Vfs + Clone = StdVfs> {
 
 impl<V: Vfs + Clone> SpacesSnapshot<V> {
     pub(crate) fn get(&self, space: Space, suffix: &[u8]) -> cairn::Result<Option<Vec<u8>>> {
-        self.snap.get(&space.key(suffix))
+        self.snap.get(space.key(suffix))
     }
 
     pub(crate) fn scan(
