@@ -121,13 +121,11 @@ mod cairn_impl {
 
     impl CairnEngine {
         pub fn open(dir: &Path) -> Result<Self> {
-            let opts = Options {
-                block_cache_size: super::CACHE_BYTES,
-                write_buffer_size: super::WRITE_BUFFER_BYTES,
-                compression: true,
-                bloom_bits_per_key: 10,
-                ..Options::default()
-            };
+            let opts = Options::default()
+                .block_cache_size(super::CACHE_BYTES)
+                .write_buffer_size(super::WRITE_BUFFER_BYTES)
+                .compression(true)
+                .bloom_bits_per_key(10);
             let db = Db::open_with(dir, opts).map_err(|e| e.to_string())?;
             Ok(CairnEngine { db })
         }

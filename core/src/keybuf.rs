@@ -55,12 +55,6 @@ impl KeyBuf {
         }
     }
 
-    /// True when empty.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Empties the buffer (a spilled buffer keeps its heap allocation).
     #[inline]
     pub fn clear(&mut self) {
@@ -119,7 +113,7 @@ mod tests {
             if step % 50 == 49 {
                 k.clear();
                 model.clear();
-                assert!(k.is_empty());
+                assert_eq!(k.len(), 0);
             }
         }
     }

@@ -7,36 +7,55 @@
 //! [`db`] ties these together; reads go through [`iter`], [`level_iter`] and [`db_iter`], and
 //! the block [`cache`] and [`table_cache`].
 #![no_std]
+#![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(missing_docs))]
 
 extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+// The public API: the engine object and what it takes and returns.
 pub mod batch;
-pub mod build;
-pub mod cache;
-pub mod coding;
-pub mod compaction;
 pub mod db;
 pub mod db_iter;
 pub mod error;
-pub mod filename;
-pub mod flush;
-pub mod gc;
-pub mod iter;
-pub mod key;
-pub mod keybuf;
-pub mod level_iter;
-pub mod manifest;
-pub mod memtable;
 pub mod options;
-pub mod record;
 pub mod stats;
+
+// Internals: public for the CLI's inspection commands, the fuzz targets, the benchmarks and
+// the cross-crate tests, which read files and structures directly. Not a stable API.
+#[doc(hidden)]
+pub mod cache;
+#[doc(hidden)]
+pub mod coding;
+#[doc(hidden)]
+pub mod compaction;
+#[doc(hidden)]
+pub mod filename;
+#[doc(hidden)]
+pub mod iter;
+#[doc(hidden)]
+pub mod key;
+#[doc(hidden)]
+pub mod manifest;
+#[doc(hidden)]
+pub mod memtable;
+#[doc(hidden)]
+pub mod record;
+#[doc(hidden)]
 pub mod table;
-pub mod table_cache;
+#[doc(hidden)]
 pub mod version;
+#[doc(hidden)]
 pub mod wal;
+
+// Internals no other crate needs.
+mod build;
+mod flush;
+mod gc;
+mod keybuf;
+mod level_iter;
+mod table_cache;
 
 pub use batch::WriteBatch;
 pub use compaction::WritePressure;
@@ -44,4 +63,4 @@ pub use db::{Db, Snapshot};
 pub use db_iter::{DbIter, Direction};
 pub use error::{Error, Result};
 pub use options::{Options, RecoveryMode, WriteOptions};
-pub use stats::{LevelStats, Stats};
+pub use stats::{LevelStats, Stats, TableInfo};

@@ -15,7 +15,21 @@ pub enum RecoveryMode {
 }
 
 /// Options fixed when a database is opened.
+///
+/// Start from [`Options::default`] (or [`Options::browser`]) and change what you need, either
+/// with the builder-style setters, one per field and named after it:
+///
+/// ```
+/// use cairn_core::Options;
+/// let opts = Options::default().write_buffer_size(8 << 20).bloom_bits_per_key(12);
+/// assert_eq!(opts.write_buffer_size, 8 << 20);
+/// ```
+///
+/// or by assigning fields (`let mut o = Options::default(); o.compression = false;`). The
+/// struct is `#[non_exhaustive]`: new options arrive without breaking callers, so it cannot be
+/// built with a struct literal outside this crate.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Create the database if the directory holds none. Default `true`.
     pub create_if_missing: bool,
@@ -230,6 +244,56 @@ impl Options {
         }
         Ok(())
     }
+}
+
+/// One builder-style setter per option: `Options::default().write_buffer_size(8 << 20)`.
+macro_rules! setters {
+    ($($name:ident: $t:ty),* $(,)?) => {
+        impl Options {
+            $(
+                #[doc = concat!("Sets [`Options::", stringify!($name), "`] and returns the options (builder style).")]
+                #[must_use]
+                pub fn $name(mut self, value: $t) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    create_if_missing: bool,
+    error_if_exists: bool,
+    max_key_size: usize,
+    max_value_size: usize,
+    write_buffer_size: usize,
+    max_immutable_memtables: usize,
+    recovery_mode: RecoveryMode,
+    block_size: usize,
+    block_restart_interval: usize,
+    bloom_bits_per_key: u32,
+    compression: bool,
+    prefix_len: Option<usize>,
+    block_cache_size: usize,
+    max_open_tables: usize,
+    max_manifest_size: u64,
+    target_table_size: u64,
+    l0_compaction_trigger: usize,
+    l0_slowdown_trigger: usize,
+    l0_stop_trigger: usize,
+    l0_max_space_percent: u64,
+    l0_tier_size_ratio: u64,
+    level_size_multiplier: u64,
+    base_level_size: u64,
+    dynamic_level_sizes: bool,
+    max_grandparent_overlap_factor: u64,
+    soft_pending_compaction_bytes: u64,
+    hard_pending_compaction_bytes: u64,
+    max_write_delay_us: u64,
+    num_levels: usize,
+    background_threads: usize,
+    wal_bytes_per_sync: u64,
 }
 
 /// Options for one write. The default is [`WriteOptions::SYNC`], what `put`, `delete` and

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 /// Counters and sizes, see [`Db::stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Bytes held by the active memtable.
     pub memtable_bytes: u64,
@@ -60,6 +61,7 @@ pub struct Stats {
 
 /// Per-level figures in [`Stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LevelStats {
     /// Level number.
     pub level: usize,
@@ -75,6 +77,34 @@ pub struct LevelStats {
     pub target_bytes: u64,
     /// Sorted runs in the level (L0: its runs; below: 1 when non-empty).
     pub runs: u64,
+}
+
+/// One live table, as [`crate::db::Db::tables`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableInfo {
+    /// Level (0 is the newest data).
+    pub level: usize,
+    /// For level 0, the sorted run the table belongs to (a higher id is a newer run); 0 below.
+    pub run: u64,
+    /// File number; the file is named `{number:06}.sst`.
+    pub number: u64,
+    /// File size in bytes.
+    pub size: u64,
+    /// Entries (puts and tombstones).
+    pub entries: u64,
+    /// Tombstones among the entries.
+    pub tombstones: u64,
+    /// Sum of the key and value lengths of the entries (logical bytes).
+    pub raw_bytes: u64,
+    /// Smallest user key.
+    pub smallest_key: Vec<u8>,
+    /// Largest user key.
+    pub largest_key: Vec<u8>,
+    /// Smallest sequence number in the table.
+    pub min_sequence: u64,
+    /// Largest sequence number in the table.
+    pub max_sequence: u64,
 }
 
 fn ratio(a: u64, b: u64) -> f64 {

@@ -8,15 +8,13 @@ use cairn_vfs::MemVfs;
 use std::ops::Bound;
 
 fn opts() -> Options {
-    Options {
-        write_buffer_size: 32 << 10,
-        target_table_size: 8 << 10,
-        base_level_size: 32 << 10,
-        level_size_multiplier: 4,
-        l0_compaction_trigger: 2,
-        block_size: 1024,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(32 << 10)
+        .target_table_size(8 << 10)
+        .base_level_size(32 << 10)
+        .level_size_multiplier(4)
+        .l0_compaction_trigger(2)
+        .block_size(1024)
 }
 
 fn k(i: u32) -> Vec<u8> {
@@ -35,14 +33,17 @@ fn count(db: &Db<MemVfs>) -> usize {
 }
 
 fn last_level_tombstones(db: &Db<MemVfs>) -> u64 {
-    let v = db.version();
+    let v = db.current_version();
     v.levels
         .last()
         .map_or(0, |l| l.iter().map(|t| t.tombstones).sum())
 }
 
 fn all_tombstones(db: &Db<MemVfs>) -> u64 {
-    db.version().all_tables().map(|(_, t)| t.tombstones).sum()
+    db.current_version()
+        .all_tables()
+        .map(|(_, t)| t.tombstones)
+        .sum()
 }
 
 #[test]
@@ -79,7 +80,7 @@ fn compaction_drops_tombstones_and_deleted_keys_never_return() {
         let want = (i % 2 == 1).then(|| v(i, 0));
         assert_eq!(db.get(&k(i)).expect("get"), want, "key {i}");
     }
-    let ver = db.version();
+    let ver = db.current_version();
     assert!(ver.l0.is_empty());
     assert!(ver.levels[..ver.levels.len() - 1]
         .iter()
@@ -141,7 +142,11 @@ fn compaction_keeps_what_a_snapshot_reads() {
     db.release_snapshot(snap);
     db.compact_range(None, None).expect("compact");
     assert_eq!(all_tombstones(&db), 0);
-    let entries: u64 = db.version().all_tables().map(|(_, t)| t.entries).sum();
+    let entries: u64 = db
+        .current_version()
+        .all_tables()
+        .map(|(_, t)| t.entries)
+        .sum();
     assert_eq!(entries, u64::from(n - n.div_ceil(3)));
 }
 
@@ -151,13 +156,11 @@ fn compaction_keeps_what_a_snapshot_reads() {
 /// tombstones are finally dropped.
 #[test]
 fn compaction_races_with_flush_and_l0_merge_without_resurrection() {
-    let o = Options {
-        l0_compaction_trigger: 2,
-        l0_slowdown_trigger: 20,
-        l0_stop_trigger: 40,
-        background_threads: 2, // one leveled compaction at a time + one L0 merge
-        ..opts()
-    };
+    let o = opts()
+        .l0_compaction_trigger(2)
+        .l0_slowdown_trigger(20)
+        .l0_stop_trigger(40)
+        .background_threads(2);
     let mut db = Db::open(MemVfs::new(), o).expect("open");
     let n = 2_000u32;
     // Two flushed runs holding every key.
@@ -171,7 +174,7 @@ fn compaction_races_with_flush_and_l0_merge_without_resurrection() {
             db.step().expect("flush");
         }
     }
-    assert!(db.version().l0.len() >= 2);
+    assert!(db.current_version().l0.len() >= 2);
     // Pick the L0 -> base compaction, but do not run it yet.
     let down = db.pick_job().expect("a compaction is due");
     assert!(!down.is_flush());
@@ -214,10 +217,10 @@ fn compaction_races_with_flush_and_l0_merge_without_resurrection() {
     // Install the older job last.
     db.install(mt, mout).expect("install merge");
     check(&db, "after the L0 merge");
-    let runs = db.version().l0.len();
+    let runs = db.current_version().l0.len();
     db.install(dt, dout).expect("install compaction");
     check(&db, "after the L0 -> base compaction");
-    assert!(db.version().l0.len() < runs);
+    assert!(db.current_version().l0.len() < runs);
     if let Some(j) = db.pick_job() {
         let (t, out) = j.run();
         if let Ok(JobOutput::Compaction(c)) = &out {

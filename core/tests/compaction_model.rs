@@ -15,21 +15,18 @@ use std::ops::Bound;
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn opts(rng: &mut SmallRng) -> Options {
-    Options {
-        write_buffer_size: [32 << 10, 48 << 10, 64 << 10][rng.gen_range(0..3)],
-        target_table_size: [4 << 10, 8 << 10, 16 << 10][rng.gen_range(0..3)],
-        base_level_size: [16 << 10, 32 << 10][rng.gen_range(0..2)],
-        level_size_multiplier: rng.gen_range(3..=5),
-        l0_compaction_trigger: rng.gen_range(2..=4),
-        l0_slowdown_trigger: 6,
-        l0_stop_trigger: 12,
-        block_size: 1024,
-        block_cache_size: 256 << 10,
-        max_manifest_size: 64 << 10,
-        // Several leveled compactions may be outstanding at once in the concurrent phase.
-        background_threads: 3,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size([32 << 10, 48 << 10, 64 << 10][rng.gen_range(0..3)])
+        .target_table_size([4 << 10, 8 << 10, 16 << 10][rng.gen_range(0..3)])
+        .base_level_size([16 << 10, 32 << 10][rng.gen_range(0..2)])
+        .level_size_multiplier(rng.gen_range(3..=5))
+        .l0_compaction_trigger(rng.gen_range(2..=4))
+        .l0_slowdown_trigger(6)
+        .l0_stop_trigger(12)
+        .block_size(1024)
+        .block_cache_size(256 << 10)
+        .max_manifest_size(64 << 10)
+        .background_threads(3)
 }
 
 fn key(rng: &mut SmallRng, space: u32) -> Vec<u8> {
@@ -210,7 +207,7 @@ fn run_seed(seed: u64, ops: u64) -> u64 {
                 check_scan(&db, &model, db.visible_sequence(), b"", b"\xff", &what);
             }
         }
-        let v = db.version();
+        let v = db.current_version();
         let deepest_levels = v.levels.iter().filter(|l| !l.is_empty()).count();
         totals.max_levels = totals.max_levels.max(deepest_levels);
         totals.max_runs = totals.max_runs.max(v.l0.len());
@@ -248,7 +245,7 @@ fn run_seed(seed: u64, ops: u64) -> u64 {
         b"\xff",
         "after full compaction",
     );
-    let v = db.version();
+    let v = db.current_version();
     let last = v.num_levels() - 1;
     assert!(v.l0.is_empty());
     for level in 1..last {

@@ -10,14 +10,12 @@ use cairn_core::{Db, Options, WriteOptions, WritePressure};
 use cairn_vfs::MemVfs;
 
 fn opts() -> Options {
-    Options {
-        write_buffer_size: 64 << 10,
-        target_table_size: 32 << 10,
-        base_level_size: 128 << 10,
-        level_size_multiplier: 10,
-        block_cache_size: 1 << 20,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(64 << 10)
+        .target_table_size(32 << 10)
+        .base_level_size(128 << 10)
+        .level_size_multiplier(10)
+        .block_cache_size(1 << 20)
 }
 
 /// A bijection on `0..n` (a bijection on the next power of two, walked until it lands in
@@ -142,14 +140,14 @@ fn simulate(n: u64, overwrite: u64) {
                 }
             }
         }
-        max_runs = max_runs.max(db.version().l0.len());
+        max_runs = max_runs.max(db.current_version().l0.len());
         if op % 5_000 == 0 {
-            check_structure(&db.version());
+            check_structure(&db.current_version());
         }
     }
     db.flush().expect("flush");
     db.run_all_background_work().expect("settle");
-    let v = db.version();
+    let v = db.current_version();
     check_settled(&v, &o);
     assert!(
         max_runs < o.l0_stop_trigger,
@@ -178,7 +176,7 @@ fn simulate(n: u64, overwrite: u64) {
     // And after reopening.
     drop(db);
     let db = Db::open(vfs, o.clone()).expect("reopen");
-    check_structure(&db.version());
+    check_structure(&db.current_version());
     assert_eq!(
         db.range((std::ops::Bound::Unbounded, std::ops::Bound::Unbounded))
             .expect("iter")

@@ -17,17 +17,19 @@ pub fn samples() -> &'static Samples {
     static S: OnceLock<Samples> = OnceLock::new();
     S.get_or_init(|| {
         let vfs = MemVfs::new();
-        let opts = Options {
-            write_buffer_size: 4096,
-            block_size: 256,
-            block_restart_interval: 4,
-            ..Options::default()
-        };
+        let opts = Options::default()
+            .write_buffer_size(4096)
+            .block_size(256)
+            .block_restart_interval(4);
         let mut db = Db::open(vfs.clone(), opts).expect("open");
         for i in 0..60u32 {
             let k = format!("key{i:03}");
-            db.put(k.as_bytes(), format!("value-{i}-{}", "x".repeat((i % 9) as usize)).as_bytes(), WriteOptions::NO_SYNC)
-                .expect("put");
+            db.put(
+                k.as_bytes(),
+                format!("value-{i}-{}", "x".repeat((i % 9) as usize)).as_bytes(),
+                WriteOptions::NO_SYNC,
+            )
+            .expect("put");
             if i % 7 == 0 {
                 db.delete(format!("key{:03}", i / 2).as_bytes(), WriteOptions::NO_SYNC)
                     .expect("delete");

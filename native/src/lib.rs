@@ -40,7 +40,8 @@ use std::time::Duration;
 
 pub use cairn_core::db::Recovered;
 pub use cairn_core::{
-    Direction, Error, LevelStats, Options, RecoveryMode, Result, Stats, WriteBatch, WriteOptions,
+    Direction, Error, LevelStats, Options, RecoveryMode, Result, Stats, TableInfo, WriteBatch,
+    WriteOptions,
 };
 pub use cairn_vfs::{MemVfs, StdVfs, Vfs};
 
@@ -77,6 +78,7 @@ enum State<V: Vfs + Clone> {
     Closed {
         stats: Stats,
         recovered: Recovered,
+        tables: Vec<TableInfo>,
         version: Arc<cairn_core::version::Version>,
     },
 }
@@ -570,7 +572,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// in the calling thread. Readers and writers go on meanwhile.
     pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
         self.flush()?;
-        let levels = self.shared().read().open()?.version().num_levels();
+        let levels = self.shared().read().open()?.current_version().num_levels();
         for level in 0..levels {
             loop {
                 let job = self
@@ -634,10 +636,21 @@ impl<V: Vfs + Clone> Db<V> {
         }
     }
 
-    /// The current version (tables by level); after [`Db::close`], the last one.
-    pub fn version(&self) -> Arc<cairn_core::version::Version> {
+    /// Every live table, level 0 first (newest run first), then each level in key order;
+    /// after [`Db::close`], those as of the close.
+    pub fn tables(&self) -> Vec<TableInfo> {
         match &*self.shared().read() {
-            State::Open(core) => core.version(),
+            State::Open(core) => core.tables(),
+            State::Closed { tables, .. } => tables.clone(),
+        }
+    }
+
+    /// The current version, an internal structure (for the CLI's inspection commands and for
+    /// tests); [`Db::tables`] is the stable view. After [`Db::close`], the last one.
+    #[doc(hidden)]
+    pub fn current_version(&self) -> Arc<cairn_core::version::Version> {
+        match &*self.shared().read() {
+            State::Open(core) => core.current_version(),
             State::Closed { version, .. } => version.clone(),
         }
     }
@@ -646,7 +659,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// the directory lock is released and every file is closed, so the database can be opened
     /// again (in this process or another) even while old handles, iterators and snapshots
     /// still exist; every later call through them returns [`Error::Closed`] (except
-    /// [`Db::stats`], [`Db::recovery_report`] and [`Db::version`], which report the state as
+    /// [`Db::stats`], [`Db::recovery_report`] and [`Db::tables`], which report the state as
     /// of the close). A write racing with `close` either completes before it or fails with
     /// `Closed`. Closing twice is fine. Dropping the last handle without `close` also
     /// releases everything, without the final sync.
@@ -660,7 +673,8 @@ impl<V: Vfs + Clone> Db<V> {
         let closed = State::Closed {
             stats: core.stats(),
             recovered: core.recovery_report().clone(),
-            version: core.version(),
+            tables: core.tables(),
+            version: core.current_version(),
         };
         // Dropping the engine closes its files and releases the directory lock (also when the
         // final sync failed: the handle is unusable either way).

@@ -38,10 +38,7 @@ fn key(i: u32) -> [u8; 16] {
 
 #[test]
 fn cached_gets_allocate_only_the_returned_value() {
-    let opts = Options {
-        background_threads: 0,
-        ..Options::default()
-    };
+    let opts = Options::default().background_threads(0);
     let db = Db::open_vfs(MemVfs::new(), opts).expect("open");
     for i in 0..20_000u32 {
         db.put_with(key(i), [i as u8; 100], WriteOptions::NO_SYNC)

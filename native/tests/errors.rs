@@ -9,11 +9,7 @@ use cairn_vfs::ErrorKind;
 
 #[test]
 fn oversized_keys_and_values_are_rejected() {
-    let opts = Options {
-        max_key_size: 100,
-        max_value_size: 1000,
-        ..Options::default()
-    };
+    let opts = Options::default().max_key_size(100).max_value_size(1000);
     let db = Db::open_vfs(MemVfs::new(), opts).expect("open");
     assert!(matches!(
         db.put([1u8; 101], b"v"),
@@ -48,10 +44,7 @@ fn oversized_keys_and_values_are_rejected() {
 
 #[test]
 fn invalid_options_are_rejected() {
-    let opts = Options {
-        write_buffer_size: 10,
-        ..Options::default()
-    };
+    let opts = Options::default().write_buffer_size(10);
     assert!(matches!(
         Db::open_vfs(MemVfs::new(), opts),
         Err(Error::InvalidArgument(_))
@@ -109,10 +102,7 @@ fn a_second_opener_in_another_process_gets_locked() {
 #[test]
 fn a_missing_database_is_not_created_when_asked_not_to() {
     let dir = wasi_support::TestDir::new("errors");
-    let opts = Options {
-        create_if_missing: false,
-        ..Options::default()
-    };
+    let opts = Options::default().create_if_missing(false);
     assert!(matches!(
         Db::open_with(dir.path().join("nope"), opts.clone()),
         Err(Error::NotFound(_))
@@ -127,10 +117,7 @@ fn a_missing_database_is_not_created_when_asked_not_to() {
 fn a_failed_sync_poisons_writes_but_not_reads_and_loses_nothing_acknowledged() {
     let mem = MemVfs::new();
     let vfs = FaultVfs::new(mem.clone());
-    let opts = Options {
-        background_threads: 0,
-        ..Options::default()
-    };
+    let opts = Options::default().background_threads(0);
     let db = Db::open_vfs(vfs.clone(), opts.clone()).expect("open");
     for i in 0..100u32 {
         db.put(format!("k{i:03}").as_bytes(), b"acked")

@@ -5,10 +5,7 @@ use cairn::{Db, Error, MemVfs, Options};
 #[test]
 fn a_64_mib_value_and_a_64_kib_key_round_trip_through_wal_table_and_reopen() {
     let vfs = MemVfs::new();
-    let opts = Options {
-        background_threads: 0,
-        ..Options::default()
-    };
+    let opts = Options::default().background_threads(0);
     let big: Vec<u8> = (0..64u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
@@ -42,14 +39,8 @@ fn a_64_mib_value_and_a_64_kib_key_round_trip_through_wal_table_and_reopen() {
 #[test]
 fn limits_above_what_a_table_block_can_hold_are_refused() {
     for opts in [
-        Options {
-            max_value_size: (64 << 20) + 1,
-            ..Options::default()
-        },
-        Options {
-            max_key_size: (1 << 20) + 1,
-            ..Options::default()
-        },
+        Options::default().max_value_size((64 << 20) + 1),
+        Options::default().max_key_size((1 << 20) + 1),
     ] {
         assert!(matches!(
             Db::open_vfs(MemVfs::new(), opts),

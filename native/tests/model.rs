@@ -13,14 +13,12 @@ use std::ops::Bound;
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn small_opts() -> Options {
-    Options {
-        write_buffer_size: 32 << 10,
-        target_table_size: 16 << 10,
-        base_level_size: 64 << 10,
-        block_size: 512,
-        max_manifest_size: 8 << 10,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(32 << 10)
+        .target_table_size(16 << 10)
+        .base_level_size(64 << 10)
+        .block_size(512)
+        .max_manifest_size(8 << 10)
 }
 
 fn key(rng: &mut SmallRng) -> Vec<u8> {
@@ -69,10 +67,7 @@ fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<
 
 fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let opts = Options {
-        background_threads: if seed.is_multiple_of(2) { 0 } else { 1 },
-        ..small_opts()
-    };
+    let opts = small_opts().background_threads(if seed.is_multiple_of(2) { 0 } else { 1 });
     let mut db = Db::open_vfs(vfs.clone(), opts.clone()).expect("open");
     let mut model = Model::new();
     // Snapshots held across writes, flushes and compactions, with the model state they saw.

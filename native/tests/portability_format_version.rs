@@ -9,23 +9,14 @@ use std::path::Path;
 use wasi_support::{copy_dir, files_matching, TestDir};
 
 fn opts() -> Options {
-    Options {
-        create_if_missing: false,
-        background_threads: 0,
-        ..Options::default()
-    }
+    Options::default()
+        .create_if_missing(false)
+        .background_threads(0)
 }
 
 /// A database with one table (flushed) and one live WAL holding unflushed writes.
 fn make_db(dir: &Path) {
-    let db = Db::open_with(
-        dir,
-        Options {
-            background_threads: 0,
-            ..Options::default()
-        },
-    )
-    .expect("create");
+    let db = Db::open_with(dir, Options::default().background_threads(0)).expect("create");
     for i in 0..500u32 {
         db.put_with(
             format!("k{i:05}").as_bytes(),

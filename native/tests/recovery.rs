@@ -97,10 +97,7 @@ fn garbage_and_zeros_after_the_last_record_are_a_torn_tail() {
     let f = vfs.open(&wal).expect("open");
     let len = f.len().expect("len");
     f.write_at(len, &[0x5A; 100]).expect("append garbage");
-    let strict = Options {
-        recovery_mode: RecoveryMode::AbsoluteConsistency,
-        ..Options::default()
-    };
+    let strict = Options::default().recovery_mode(RecoveryMode::AbsoluteConsistency);
     assert!(matches!(count(&vfs, strict), Err(Error::Corruption { .. })));
 }
 
@@ -119,10 +116,7 @@ fn a_flipped_bit_in_the_middle_is_corruption() {
         RecoveryMode::AbsoluteConsistency,
         RecoveryMode::TolerateTornTail,
     ] {
-        let opts = Options {
-            recovery_mode: mode,
-            ..Options::default()
-        };
+        let opts = Options::default().recovery_mode(mode);
         match Db::open_vfs(vfs.clone(), opts) {
             Err(Error::Corruption { file, offset, .. }) => {
                 assert_eq!(file, wal);
@@ -136,11 +130,9 @@ fn a_flipped_bit_in_the_middle_is_corruption() {
 #[test]
 fn reopen_after_many_flushes_reproduces_the_state_and_removes_obsolete_files() {
     let vfs = MemVfs::new();
-    let opts = Options {
-        write_buffer_size: 16 << 10,
-        background_threads: 0,
-        ..Options::default()
-    };
+    let opts = Options::default()
+        .write_buffer_size(16 << 10)
+        .background_threads(0);
     {
         let db = Db::open_vfs(vfs.clone(), opts.clone()).expect("open");
         for i in 0..5000u32 {
@@ -164,7 +156,11 @@ fn reopen_after_many_flushes_reproduces_the_state_and_removes_obsolete_files() {
     let manifests = names.iter().filter(|n| n.starts_with("MANIFEST-")).count();
     assert_eq!(wals, 1, "only the live WAL remains: {names:?}");
     assert_eq!(manifests, 1, "only the current manifest remains: {names:?}");
-    let live: Vec<u64> = db.version().all_tables().map(|(_, t)| t.number).collect();
+    let live: Vec<u64> = db
+        .current_version()
+        .all_tables()
+        .map(|(_, t)| t.number)
+        .collect();
     for n in names.iter().filter(|n| n.ends_with(".sst")) {
         let num: u64 = n.trim_end_matches(".sst").parse().expect("number");
         assert!(live.contains(&num), "obsolete table {n} left behind");

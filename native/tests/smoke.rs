@@ -3,10 +3,7 @@ use cairn::{Db, MemVfs, Options, WriteOptions};
 #[test]
 fn put_get_flush_reopen() {
     let vfs = MemVfs::new();
-    let opts = Options {
-        write_buffer_size: 64 << 10,
-        ..Options::default()
-    };
+    let opts = Options::default().write_buffer_size(64 << 10);
     {
         let db = Db::open_vfs(vfs.clone(), opts.clone()).expect("open");
         for i in 0..20_000u32 {

@@ -8,14 +8,12 @@ use cairn::{Db, Error, Options, WriteBatch, WriteOptions};
 use wasi_support::TestDir;
 
 fn small() -> Options {
-    Options {
-        write_buffer_size: 32 << 10,
-        target_table_size: 64 << 10,
-        base_level_size: 256 << 10,
-        l0_compaction_trigger: 2,
-        background_threads: 0,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(32 << 10)
+        .target_table_size(64 << 10)
+        .base_level_size(256 << 10)
+        .l0_compaction_trigger(2)
+        .background_threads(0)
 }
 
 #[test]
@@ -78,10 +76,7 @@ fn a_second_open_of_the_same_directory_is_locked() {
 fn read_only_open_of_a_missing_database_fails_and_creates_nothing() {
     let t = TestDir::new("missing");
     let dir = t.join("nothing-here");
-    let opts = Options {
-        create_if_missing: false,
-        ..small()
-    };
+    let opts = small().create_if_missing(false);
     match Db::open_with(&dir, opts) {
         Err(Error::NotFound(_)) => {}
         other => panic!("expected NotFound, got {other:?}"),

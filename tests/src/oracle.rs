@@ -112,26 +112,24 @@ pub fn crash_points_from_env(default: usize) -> usize {
 /// Small sizes so that flushes, compactions and manifest rewrites all happen within a few
 /// hundred writes. Drawn from the seed.
 pub fn small_options(rng: &mut SmallRng) -> Options {
-    Options {
-        write_buffer_size: [16 << 10, 32 << 10, 64 << 10][rng.gen_range(0..3)],
-        max_immutable_memtables: 2,
-        block_size: [256, 512, 1024][rng.gen_range(0..3)],
-        block_restart_interval: rng.gen_range(1..=16),
-        bloom_bits_per_key: [0, 10][rng.gen_range(0..2)],
-        compression: rng.gen_bool(0.5),
-        block_cache_size: [0, 64 << 10][rng.gen_range(0..2)],
-        max_open_tables: 16,
-        max_manifest_size: [512, 1024, 4096][rng.gen_range(0..3)],
-        target_table_size: [4 << 10, 16 << 10][rng.gen_range(0..2)],
-        l0_compaction_trigger: rng.gen_range(2..=4),
-        l0_slowdown_trigger: 12,
-        l0_stop_trigger: 36,
-        level_size_multiplier: 4,
-        base_level_size: [16 << 10, 64 << 10][rng.gen_range(0..2)],
-        num_levels: 4,
-        background_threads: 0,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size([16 << 10, 32 << 10, 64 << 10][rng.gen_range(0..3)])
+        .max_immutable_memtables(2)
+        .block_size([256, 512, 1024][rng.gen_range(0..3)])
+        .block_restart_interval(rng.gen_range(1..=16))
+        .bloom_bits_per_key([0, 10][rng.gen_range(0..2)])
+        .compression(rng.gen_bool(0.5))
+        .block_cache_size([0, 64 << 10][rng.gen_range(0..2)])
+        .max_open_tables(16)
+        .max_manifest_size([512, 1024, 4096][rng.gen_range(0..3)])
+        .target_table_size([4 << 10, 16 << 10][rng.gen_range(0..2)])
+        .l0_compaction_trigger(rng.gen_range(2..=4))
+        .l0_slowdown_trigger(12)
+        .l0_stop_trigger(36)
+        .level_size_multiplier(4)
+        .base_level_size([16 << 10, 64 << 10][rng.gen_range(0..2)])
+        .num_levels(4)
+        .background_threads(0)
 }
 
 /// Reads the whole database: a full forward scan, cross-checked by a `get` of every key in

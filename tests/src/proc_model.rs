@@ -49,15 +49,13 @@ pub fn state_after(t: u32, n: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
 
 /// Small sizes so that flushes and compactions run while the child is killed.
 pub fn child_options() -> Options {
-    Options {
-        write_buffer_size: 64 << 10,
-        target_table_size: 32 << 10,
-        base_level_size: 128 << 10,
-        max_manifest_size: 4 << 10,
-        l0_compaction_trigger: 2,
-        background_threads: 1,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(64 << 10)
+        .target_table_size(32 << 10)
+        .base_level_size(128 << 10)
+        .max_manifest_size(4 << 10)
+        .l0_compaction_trigger(2)
+        .background_threads(1)
 }
 
 /// One line of the writer protocol (see `crash_child`).

@@ -27,22 +27,20 @@ use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn opts(mode: RecoveryMode) -> Options {
-    Options {
-        write_buffer_size: 16 << 10,
-        block_size: 512,
-        block_cache_size: 0,
-        bloom_bits_per_key: 10,
-        compression: true,
-        max_manifest_size: 1 << 20,
-        target_table_size: 8 << 10,
-        base_level_size: 32 << 10,
-        level_size_multiplier: 4,
-        l0_compaction_trigger: 3,
-        num_levels: 4,
-        background_threads: 0,
-        recovery_mode: mode,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(16 << 10)
+        .block_size(512)
+        .block_cache_size(0)
+        .bloom_bits_per_key(10)
+        .compression(true)
+        .max_manifest_size(1 << 20)
+        .target_table_size(8 << 10)
+        .base_level_size(32 << 10)
+        .level_size_multiplier(4)
+        .l0_compaction_trigger(3)
+        .num_levels(4)
+        .background_threads(0)
+        .recovery_mode(mode)
 }
 
 struct Fixture {

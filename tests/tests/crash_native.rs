@@ -23,18 +23,16 @@ use std::sync::{Arc, Mutex};
 type V = FaultVfs<MemVfs>;
 
 fn options(rng: &mut SmallRng) -> Options {
-    Options {
-        write_buffer_size: 16 << 10,
-        target_table_size: 8 << 10,
-        base_level_size: 32 << 10,
-        max_manifest_size: 1 << 10,
-        l0_compaction_trigger: 2,
-        level_size_multiplier: 4,
-        num_levels: 4,
-        block_size: 512,
-        background_threads: rng.gen_range(0..=1),
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(16 << 10)
+        .target_table_size(8 << 10)
+        .base_level_size(32 << 10)
+        .max_manifest_size(1 << 10)
+        .l0_compaction_trigger(2)
+        .level_size_multiplier(4)
+        .num_levels(4)
+        .block_size(512)
+        .background_threads(rng.gen_range(0..=1))
 }
 
 fn run_seed(seed: u64, points: usize) {

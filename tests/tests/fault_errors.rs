@@ -16,19 +16,17 @@ use rand::{Rng, SeedableRng};
 type V = FaultVfs<MemVfs>;
 
 fn opts() -> Options {
-    Options {
-        write_buffer_size: 16 << 10,
-        block_size: 512,
-        block_cache_size: 0,
-        max_manifest_size: 1024,
-        target_table_size: 8 << 10,
-        base_level_size: 32 << 10,
-        level_size_multiplier: 4,
-        l0_compaction_trigger: 2,
-        num_levels: 4,
-        background_threads: 0,
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(16 << 10)
+        .block_size(512)
+        .block_cache_size(0)
+        .max_manifest_size(1024)
+        .target_table_size(8 << 10)
+        .base_level_size(32 << 10)
+        .level_size_multiplier(4)
+        .l0_compaction_trigger(2)
+        .num_levels(4)
+        .background_threads(0)
 }
 
 fn keys() -> Vec<Vec<u8>> {

@@ -130,12 +130,10 @@ fn fuzz_crash_inputs_stay_fixed() {
 /// Real files to mutate: (target, bytes).
 fn samples() -> Vec<(&'static str, Vec<u8>)> {
     let vfs = MemVfs::new();
-    let opts = Options {
-        write_buffer_size: 8 << 10,
-        block_size: 256,
-        block_restart_interval: 4,
-        ..Options::default()
-    };
+    let opts = Options::default()
+        .write_buffer_size(8 << 10)
+        .block_size(256)
+        .block_restart_interval(4);
     let mut db = Db::open(vfs.clone(), opts).expect("open");
     for i in 0..120u32 {
         db.put(

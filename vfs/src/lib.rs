@@ -15,6 +15,8 @@
 //! written in place and checksummed, which works on any Vfs including OPFS.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

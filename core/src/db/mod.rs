@@ -35,7 +35,7 @@ use crate::filename::FileNumbers;
 use crate::manifest::ManifestWriter;
 use crate::memtable::{Frozen, Memtable};
 use crate::options::Options;
-use crate::stats::{LevelStats, Stats};
+use crate::stats::{LevelStats, Stats, TableInfo};
 use crate::table_cache::TableCache;
 use crate::version::Version;
 use crate::wal::WalWriter;
@@ -165,14 +165,36 @@ impl<V: Vfs + Clone> Db<V> {
         Ok(())
     }
 
-    /// The current version (tables by level).
-    pub fn version(&self) -> Arc<Version> {
-        self.version.clone()
+    /// Every live table, level 0 first (newest run first), then each level in key order.
+    pub fn tables(&self) -> Vec<TableInfo> {
+        let info = |level: usize, run: u64, t: &crate::version::TableMeta| TableInfo {
+            level,
+            run,
+            number: t.number,
+            size: t.size,
+            entries: t.entries,
+            tombstones: t.tombstones,
+            raw_bytes: t.raw_bytes,
+            smallest_key: Vec::from(t.smallest_user_key()),
+            largest_key: Vec::from(t.largest_user_key()),
+            min_sequence: t.min_seq,
+            max_sequence: t.max_seq,
+        };
+        let mut out = Vec::new();
+        for r in &self.version.l0 {
+            out.extend(r.tables.iter().map(|t| info(0, r.id, t)));
+        }
+        for (i, level) in self.version.levels.iter().enumerate() {
+            out.extend(level.iter().map(|t| info(i + 1, 0, t)));
+        }
+        out
     }
 
-    /// The table cache (for tools that read tables directly).
-    pub fn table_cache(&self) -> &Arc<TableCache<V>> {
-        &self.table_cache
+    /// The current version, an internal structure (for the CLI's inspection commands and for
+    /// tests); [`Db::tables`] is the stable view.
+    #[doc(hidden)]
+    pub fn current_version(&self) -> Arc<Version> {
+        self.version.clone()
     }
 
     /// Counters and sizes.

@@ -16,21 +16,17 @@ type Entry = (Vec<u8>, Vec<u8>);
 /// Opens an existing database (never creates one). `threads`: run flush and compaction on
 /// background threads (native only) instead of inline.
 pub fn open_existing(path: &Path, threads: bool) -> Result<Db> {
-    let opts = Options {
-        create_if_missing: false,
-        background_threads: if threads { 2 } else { 0 },
-        ..Options::default()
-    };
+    let opts = Options::default()
+        .create_if_missing(false)
+        .background_threads(if threads { 2 } else { 0 });
     Db::open_with(path, opts).ctx(|| format!("cannot open {}", path.display()))
 }
 
 /// Opens a database, creating it if missing.
 pub fn open_or_create(path: &Path, threads: bool) -> Result<Db> {
-    let opts = Options {
-        create_if_missing: true,
-        background_threads: if threads { 2 } else { 0 },
-        ..Options::default()
-    };
+    let opts = Options::default()
+        .create_if_missing(true)
+        .background_threads(if threads { 2 } else { 0 });
     Db::open_with(path, opts).ctx(|| format!("cannot open or create {}", path.display()))
 }
 
@@ -204,7 +200,7 @@ fn ratio(a: u64, b: u64) -> String {
 pub fn stats(ctx: &Ctx, path: &Path, exact: bool) -> Result<()> {
     let db = open_existing(path, false)?;
     let s = db.stats();
-    let v = db.version();
+    let v = db.current_version();
     let rec = db.recovery_report();
     let inv = inventory(path)?;
     let mut o = String::new();
@@ -451,7 +447,11 @@ pub fn import(ctx: &Ctx, path: &Path, file: &Path) -> Result<()> {
 
 pub fn export(ctx: &Ctx, path: &Path, file: &Path) -> Result<()> {
     let db = open_existing(path, false)?;
-    let estimate: u64 = db.version().all_tables().map(|(_, t)| t.entries).sum();
+    let estimate: u64 = db
+        .current_version()
+        .all_tables()
+        .map(|(_, t)| t.entries)
+        .sum();
     let to_stdout = file.as_os_str() == "-";
     let sink: Box<dyn Write> = if to_stdout {
         Box::new(std::io::stdout().lock())

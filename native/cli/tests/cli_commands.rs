@@ -65,11 +65,9 @@ fn p(path: &Path) -> &str {
 fn fixture(dir: &Path, n: u32) {
     let db = Db::open_with(
         dir,
-        Options {
-            write_buffer_size: 64 << 10,
-            background_threads: 0,
-            ..Options::default()
-        },
+        Options::default()
+            .write_buffer_size(64 << 10)
+            .background_threads(0),
     )
     .expect("open");
     for i in 0..n {
@@ -343,14 +341,7 @@ fn verify_reports_wal_damage_with_offset_and_leaves_the_wal_alone() {
     let t = TestDir::new("cli-verify-wal");
     let dir = t.join("db");
     {
-        let db = Db::open_with(
-            &dir,
-            Options {
-                background_threads: 0,
-                ..Options::default()
-            },
-        )
-        .expect("open");
+        let db = Db::open_with(&dir, Options::default().background_threads(0)).expect("open");
         for i in 0..20u32 {
             db.put(format!("k{i}").as_bytes(), b"v").expect("put");
         }
