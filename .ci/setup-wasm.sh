@@ -11,7 +11,10 @@
 #     /usr/bin/chromedriver is missing);
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock, into
 #     $CACHE/wasm-bindgen ($CACHE defaults to $HOME/.cache/cairn-ci); reinstalled when the
-#     version there differs.
+#     version there differs;
+#   - Firefox ESR (Debian firefox-esr) and geckodriver (`cargo install geckodriver`, pinned to
+#     $GECKODRIVER_VERSION, into $CACHE/geckodriver) for the Firefox runs of both suites.
+#     CAIRN_BROWSERS (default "chromium firefox") says which engines to set up.
 set -euo pipefail
 
 # shellcheck source=.ci/wasm-env.sh
@@ -27,14 +30,31 @@ step() { echo "==> $*"; }
 step "rustup target add wasm32-unknown-unknown wasm32-wasip1"
 rustup target add wasm32-unknown-unknown wasm32-wasip1
 
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=0
+apt_install() {
+    if [ "$APT_UPDATED" = 0 ]; then
+        step "apt-get update"
+        $SUDO apt-get update
+        APT_UPDATED=1
+    fi
+    step "apt-get install -y $*"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "$@"
+}
+
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
     step "chromium and chromedriver already installed: $(/usr/bin/chromium --version 2>/dev/null || echo '?')"
 else
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-    step "apt-get update && apt-get install -y chromium chromium-driver"
-    $SUDO apt-get update
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium chromium-driver
+    apt_install chromium chromium-driver
+fi
+
+if wants_browser firefox; then
+    if [ -x /usr/bin/firefox-esr ]; then
+        step "firefox-esr already installed: $(/usr/bin/firefox-esr --version 2>/dev/null || echo '?')"
+    else
+        apt_install firefox-esr
+    fi
 fi
 
 have_version() {
@@ -50,6 +70,17 @@ else
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
 fi
 "$WASM_BINDGEN_ROOT/bin/wasm-bindgen" --version
+
+if wants_browser firefox; then
+    if [ -x "$GECKODRIVER_ROOT/bin/geckodriver" ] &&
+        "$GECKODRIVER_ROOT/bin/geckodriver" --version 2>/dev/null | head -n1 | grep -qw "$GECKODRIVER_VERSION"; then
+        step "geckodriver $GECKODRIVER_VERSION already installed in $GECKODRIVER_ROOT"
+    else
+        step "cargo install geckodriver --version $GECKODRIVER_VERSION --root $GECKODRIVER_ROOT"
+        cargo install geckodriver --version "$GECKODRIVER_VERSION" --root "$GECKODRIVER_ROOT"
+    fi
+    "$GECKODRIVER_ROOT/bin/geckodriver" --version | head -n1
+fi
 
 echo "==> done. To use the CLI in your shell:"
 echo "export PATH=\"$WASM_BINDGEN_ROOT/bin:\$PATH\""

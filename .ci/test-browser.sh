@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs the cairn-wasm tests in headless Chromium (dedicated-worker tests, OPFS).
+# Runs the cairn-wasm tests (dedicated-worker tests, OPFS) in every browser engine of
+# $CAIRN_BROWSERS (default "chromium firefox"): headless Chromium through chromedriver, headless
+# Firefox ESR through geckodriver. The wasm is built once; the runner runs it per engine.
 # Needs what .ci/setup-wasm.sh installs; run that first (it is idempotent).
 #
 #   .ci/test-browser.sh [extra cargo test args...]
+#   CAIRN_BROWSERS=firefox .ci/test-browser.sh
 set -euo pipefail
 
 # shellcheck source=.ci/wasm-env.sh
@@ -17,17 +20,42 @@ if ! wasm-bindgen-test-runner --version 2>/dev/null | grep -qw "$WASM_BINDGEN_VE
     echo "error: wasm-bindgen-test-runner is not version $WASM_BINDGEN_VERSION (Cargo.lock); run .ci/setup-wasm.sh" >&2
     exit 1
 fi
-export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
-if [ ! -x "$CHROMEDRIVER" ]; then
-    echo "error: $CHROMEDRIVER missing; run .ci/setup-wasm.sh" >&2
-    exit 1
-fi
-
 # Chromium leaves profile folders in TMPDIR: give it a scratch directory, removed on exit.
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/cairn-browser.XXXXXX")"
 trap 'rm -rf "$SCRATCH"' EXIT
 export TMPDIR="$SCRATCH"
 
-echo "==> wasm-bindgen-test-runner $(wasm-bindgen-test-runner --version | awk '{print $2}'), $("$CHROMEDRIVER" --version | awk '{print $1, $2}'), TMPDIR=$TMPDIR"
-echo "==> cargo test -p cairn-wasm --target wasm32-unknown-unknown $*"
-cargo test -p cairn-wasm --target wasm32-unknown-unknown "$@"
+for engine in $CAIRN_BROWSERS; do
+    case "$engine" in
+        chromium)
+            driver="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+            if [ ! -x "$driver" ]; then
+                echo "error: $driver missing; run .ci/setup-wasm.sh" >&2
+                exit 1
+            fi
+            echo "==> [chromium] wasm-bindgen-test-runner $(wasm-bindgen-test-runner --version | awk '{print $2}'), $("$driver" --version | awk '{print $1, $2}'), TMPDIR=$TMPDIR"
+            echo "==> [chromium] cargo test -p cairn-wasm --target wasm32-unknown-unknown $*"
+            env -u GECKODRIVER CHROMEDRIVER="$driver" \
+                cargo test -p cairn-wasm --target wasm32-unknown-unknown "$@"
+            ;;
+        firefox)
+            driver="${GECKODRIVER:-$GECKODRIVER_ROOT/bin/geckodriver}"
+            firefox="${FIREFOX:-/usr/bin/firefox-esr}"
+            if [ ! -x "$driver" ] || [ ! -x "$firefox" ]; then
+                echo "error: $driver or $firefox missing; run .ci/setup-wasm.sh" >&2
+                exit 1
+            fi
+            # geckodriver looks for `firefox` on PATH; Debian installs firefox-esr: name it.
+            caps="$SCRATCH/firefox-caps.json"
+            printf '{"moz:firefoxOptions": {"binary": "%s", "prefs": {"app.update.enabled": false}}}\n' "$firefox" > "$caps"
+            echo "==> [firefox] wasm-bindgen-test-runner $(wasm-bindgen-test-runner --version | awk '{print $2}'), $("$driver" --version | head -n1), $("$firefox" --version)"
+            echo "==> [firefox] cargo test -p cairn-wasm --target wasm32-unknown-unknown $*"
+            env -u CHROMEDRIVER GECKODRIVER="$driver" WASM_BINDGEN_TEST_WEBDRIVER_JSON="$caps" \
+                cargo test -p cairn-wasm --target wasm32-unknown-unknown "$@"
+            ;;
+        *)
+            echo "error: unknown browser engine $engine in CAIRN_BROWSERS" >&2
+            exit 1
+            ;;
+    esac
+done

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Browser end-to-end tests of the npm package cairn-db in headless Chromium on OPFS:
+# Browser end-to-end tests of the npm package cairn-db on OPFS in every engine of
+# $CAIRN_BROWSERS (default "chromium firefox": headless Chromium via playwright-core, headless
+# Firefox ESR via puppeteer-core over WebDriver BiDi):
 #   npm ci (www/ and wasm/js/), wasm/build.sh (fails over the size budget), starts
-#   www/server.mjs on 127.0.0.1, runs `node --test` on www/tests/ (the Node in-memory test
-#   and the Chromium e2e suite), stops the server. Exits non-zero on any failure.
+#   www/server.mjs on 127.0.0.1, runs `node --test` on www/tests/ once per engine (the Node
+#   test runs with the first), stops the server. Exits non-zero on any failure.
 # Needs what .ci/setup-wasm.sh installs (run it first; it is idempotent).
 #
 #   .ci/test-e2e.sh                 # everything
@@ -13,8 +15,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/wasm-env.sh"
 cd "$CAIRN_ROOT"
 
-if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+if wants_browser chromium && [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
     echo "error: ${CHROMIUM:-/usr/bin/chromium} missing; run .ci/setup-wasm.sh" >&2
+    exit 1
+fi
+if wants_browser firefox && [ ! -x "${FIREFOX:-/usr/bin/firefox-esr}" ]; then
+    echo "error: ${FIREFOX:-/usr/bin/firefox-esr} missing; run .ci/setup-wasm.sh" >&2
     exit 1
 fi
 
@@ -50,8 +56,14 @@ if [ -z "$CAIRN_BASE_URL" ]; then echo "error: server did not start" >&2; cat "$
 export CAIRN_BASE_URL
 echo "==> server at $CAIRN_BASE_URL"
 
-export CAIRN_E2E_RESULTS="${CAIRN_E2E_RESULTS:-$CAIRN_ROOT/target/e2e-results.json}"
-mkdir -p "$(dirname "$CAIRN_E2E_RESULTS")"
-echo "==> node --test --test-concurrency=1 www/tests/"
-node --test --test-concurrency=1 --test-reporter=spec www/tests/
-echo "==> results in $CAIRN_E2E_RESULTS"
+first=1
+for engine in $CAIRN_BROWSERS; do
+    results="${CAIRN_E2E_RESULTS_DIR:-$CAIRN_ROOT/target}/e2e-results-$engine.json"
+    mkdir -p "$(dirname "$results")"
+    if [ "$first" = 1 ]; then files=(www/tests/); else files=(www/tests/e2e.test.mjs); fi
+    first=0
+    echo "==> [$engine] node --test --test-concurrency=1 ${files[*]}"
+    CAIRN_BROWSER="$engine" CAIRN_E2E_RESULTS="$results" \
+        node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+    echo "==> [$engine] results in $results"
+done

@@ -22,4 +22,16 @@ case ":$PATH:" in
     *":$WASM_BINDGEN_ROOT/bin:"*) ;;
     *) PATH="$WASM_BINDGEN_ROOT/bin:$PATH" ;;
 esac
-export CAIRN_ROOT CACHE WASM_BINDGEN_VERSION WASM_BINDGEN_ROOT PATH
+# geckodriver (Firefox's WebDriver server) from crates.io, pinned so CI runs are repeatable.
+GECKODRIVER_VERSION="${GECKODRIVER_VERSION:-0.37.1}"
+GECKODRIVER_ROOT="$CACHE/geckodriver"
+# Browser engines the browser suites run in (each must be installed by setup-wasm.sh).
+CAIRN_BROWSERS="${CAIRN_BROWSERS:-chromium firefox}"
+wants_browser() {
+    case " $CAIRN_BROWSERS " in
+        *" $1 "*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+export CAIRN_ROOT CACHE WASM_BINDGEN_VERSION WASM_BINDGEN_ROOT GECKODRIVER_VERSION GECKODRIVER_ROOT \
+    CAIRN_BROWSERS PATH

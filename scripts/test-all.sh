@@ -29,14 +29,14 @@ cargo test --workspace --exclude cairn-wasm
 step "WASI: the engine's tests under Wasmtime, native <-> WASI portability, no_std"
 bash scripts/test-wasi.sh
 
-step "browser: Chromium, chromedriver and the pinned wasm-bindgen-cli"
+step "browser: Chromium + chromedriver, Firefox ESR + geckodriver, the pinned wasm-bindgen-cli"
 bash .ci/setup-wasm.sh
 eval "$(bash .ci/setup-wasm.sh --print-env)"
 
-step "browser: wasm-bindgen tests in a dedicated worker in headless Chromium (OPFS VFS, bindings)"
+step "browser: wasm-bindgen tests in a dedicated worker in headless Chromium and Firefox (OPFS VFS, bindings)"
 bash .ci/test-browser.sh
 
-step "browser: the npm package end to end (build with size budget, playwright-core + Chromium)"
+step "browser: the npm package end to end (build with size budget, npm pack; Chromium via playwright-core, Firefox via puppeteer-core)"
 bash .ci/test-e2e.sh
 
 step "fuzzing: every cargo-fuzz target for ${FUZZ_SECONDS:-30}s (nightly toolchain)"

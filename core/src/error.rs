@@ -48,6 +48,9 @@ pub enum Error {
     UnsupportedFormat(String),
     /// An option or argument is out of range.
     InvalidArgument(String),
+    /// The database is open read-only (`Db::open_read_only`, or a read-only VFS) and the
+    /// operation would change it.
+    ReadOnly(String),
 }
 
 impl Error {
@@ -79,6 +82,7 @@ impl Error {
             Error::AlreadyExists(_) => "ALREADY_EXISTS",
             Error::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::ReadOnly(_) => "READ_ONLY",
         }
     }
 }
@@ -113,6 +117,7 @@ impl fmt::Display for Error {
             Error::AlreadyExists(what) => write!(f, "database already exists: {what}"),
             Error::UnsupportedFormat(what) => write!(f, "unsupported format: {what}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::ReadOnly(what) => write!(f, "database is open read-only: {what}"),
         }
     }
 }
@@ -130,6 +135,7 @@ impl From<cairn_vfs::Error> for Error {
     fn from(e: cairn_vfs::Error) -> Self {
         match e.kind() {
             cairn_vfs::ErrorKind::Locked => Error::Locked(String::from(e.context())),
+            cairn_vfs::ErrorKind::ReadOnly => Error::ReadOnly(String::from(e.context())),
             _ => Error::Io(e),
         }
     }

@@ -64,16 +64,6 @@ impl<F: File> ManifestWriter<F> {
         })
     }
 
-    /// Continues appending to a replayed manifest whose valid part ends at `offset`.
-    pub fn reopen(file: Arc<F>, number: u64, offset: u64) -> Self {
-        ManifestWriter {
-            file,
-            number,
-            offset,
-            buf: Vec::new(),
-        }
-    }
-
     /// Appends `edit` and syncs: when this returns `Ok` the edit is durable.
     pub fn append(&mut self, edit: &VersionEdit) -> Result<()> {
         self.buf.clear();

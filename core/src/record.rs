@@ -24,13 +24,25 @@ fn crc(len: [u8; 4], ty: u8, payload: &[u8]) -> u32 {
 
 /// Appends one framed record to `out`.
 pub fn frame(out: &mut Vec<u8>, ty: u8, payload: &[u8]) -> Result<()> {
-    let len = u32::try_from(payload.len())
-        .map_err(|_| Error::InvalidArgument(alloc::format!("record of {} bytes", payload.len())))?;
+    frame_parts(out, ty, &[], payload)
+}
+
+/// Appends one framed record whose payload is `prefix ++ payload` to `out`.
+pub fn frame_parts(out: &mut Vec<u8>, ty: u8, prefix: &[u8], payload: &[u8]) -> Result<()> {
+    let total = prefix.len() + payload.len();
+    let len = u32::try_from(total)
+        .map_err(|_| Error::InvalidArgument(alloc::format!("record of {total} bytes")))?;
     let len = len.to_le_bytes();
-    out.reserve(RECORD_HEADER_LEN + payload.len());
-    out.extend_from_slice(&crc(len, ty, payload).to_le_bytes());
+    out.reserve(RECORD_HEADER_LEN + total);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(&[ty]);
+    h.update(prefix);
+    h.update(payload);
+    out.extend_from_slice(&h.finalize().to_le_bytes());
     out.extend_from_slice(&len);
     out.push(ty);
+    out.extend_from_slice(prefix);
     out.extend_from_slice(payload);
     Ok(())
 }
@@ -41,6 +53,19 @@ pub fn decode_at(
     pos: usize,
     ty: u8,
 ) -> core::result::Result<(&[u8], usize), &'static str> {
+    let (found, payload, next) = decode_any_at(buf, pos)?;
+    if found != ty {
+        return Err("unknown record type");
+    }
+    Ok((payload, next))
+}
+
+/// Decodes the record of any type at `pos`: `Ok((type, payload, next_pos))` or
+/// `Err(reason)` when it is incomplete or fails its checksum.
+pub fn decode_any_at(
+    buf: &[u8],
+    pos: usize,
+) -> core::result::Result<(u8, &[u8], usize), &'static str> {
     let header = buf
         .get(pos..pos.saturating_add(RECORD_HEADER_LEN))
         .ok_or("truncated record header")?;
@@ -54,10 +79,7 @@ pub fn decode_at(
     if crc(len_bytes, header[8], payload) != stored {
         return Err("record checksum mismatch");
     }
-    if header[8] != ty {
-        return Err("unknown record type");
-    }
-    Ok((payload, start + len))
+    Ok((header[8], payload, start + len))
 }
 
 /// True if a complete, checksummed record of type `ty` whose payload passes `plausible`
@@ -70,14 +92,22 @@ pub fn valid_record_after(
     ty: u8,
     plausible: impl Fn(&[u8]) -> bool,
 ) -> bool {
+    valid_record_of_any_type_after(buf, from, |t, payload| t == ty && plausible(payload))
+}
+
+/// Like [`valid_record_after`], with a filter that sees the record type too.
+pub fn valid_record_of_any_type_after(
+    buf: &[u8],
+    from: usize,
+    plausible: impl Fn(u8, &[u8]) -> bool,
+) -> bool {
     let mut p = from;
     while p + RECORD_HEADER_LEN <= buf.len() {
         let len = u32::from_le_bytes([buf[p + 4], buf[p + 5], buf[p + 6], buf[p + 7]]) as usize;
         let start = p + RECORD_HEADER_LEN;
-        if buf[p + 8] == ty
-            && len <= buf.len() - start
-            && plausible(&buf[start..start + len])
-            && decode_at(buf, p, ty).is_ok()
+        if len <= buf.len() - start
+            && plausible(buf[p + 8], &buf[start..start + len])
+            && decode_any_at(buf, p).is_ok()
         {
             return true;
         }

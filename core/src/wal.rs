@@ -3,28 +3,50 @@
 //! File layout (see docs/FORMAT.md):
 //!
 //! ```text
-//! file   = header record*
-//! header = magic "CAIRNWAL" (8) | format version u32 LE (1) | reserved u32 (0)
-//! record = crc u32 LE | len u32 LE | type u8 | payload (len bytes)
-//! crc    = CRC32 (IEEE) over len bytes ++ type ++ payload
-//! type   = 1: the payload is one write batch (see `batch`)
+//! file    = header record*
+//! header  = magic "CAIRNWAL" (8) | format version u32 LE | check u32 LE
+//!           version 1: check = 0; version 2: check = CRC32 (IEEE) of bytes 0..12
+//! record  = crc u32 LE | len u32 LE | type u8 | payload (len bytes)
+//! crc     = CRC32 (IEEE) over len bytes ++ type ++ payload
+//! type 1  = a write batch. Version 1: payload = batch (see `batch`).
+//!           Version 2: payload = synced u64 LE | batch
+//! type 2  = (version 2 only) clean-close marker: payload = synced u64 LE | last sequence u64 LE
 //! ```
 //!
 //! A commit appends one record (a group commit merges the group's batches into one record),
 //! so a batch is never split across records and is recovered whole or not at all.
 //!
+//! **Synced offsets (version 2).** Every record carries `synced`: the length of the prefix of
+//! this file that was known durable (a `File::sync` covering it had returned) when the record
+//! was appended. The clean-close marker is appended by [`WalWriter::close`] after a sync of
+//! everything before it, so its `synced` is its own offset, and it is synced itself. The last
+//! record of a WAL that was closed cleanly is therefore a close marker, and any valid record
+//! proves that every byte below its `synced` was durable before it was written.
+//!
 //! Recovery reads the whole file into one buffer and hands out each payload as a slice of it.
 //! The first record that fails to decode ends the valid part of the file. It is a **torn
-//! tail** (a crash during the last append) when no valid record can be found anywhere after
-//! it: then, in [`RecoveryMode::TolerateTornTail`] and only for the newest WAL, the file is
-//! truncated there. Otherwise (a valid record follows the damage, the WAL is not the newest,
-//! or the mode is [`RecoveryMode::AbsoluteConsistency`]) recovery fails with
-//! [`Error::Corruption`] naming the file and offset.
+//! tail** (a crash during the last append) only when all of these hold:
+//! - the WAL is the newest and the mode is [`RecoveryMode::TolerateTornTail`];
+//! - it starts at or after the highest `synced` offset of every valid record before it
+//!   (version 2): bytes below that offset were durable, so damage there is not a torn write;
+//! - no valid record follows it that carries a higher sequence number, or (version 2) a
+//!   `synced` offset above the damage;
+//! - (version 2) it is not a clean-close marker with one flipped bit: a torn write leaves a
+//!   record cut short or zeroed, never one at its full length that differs in one bit from
+//!   the marker recovery expects at that offset (the marker's contents are known: its own
+//!   offset and the last sequence before it).
+//!
+//! Otherwise recovery fails with [`Error::Corruption`] naming the file and offset. The window
+//! that remains (see docs/DURABILITY.md): after a crash, damage in the records appended after
+//! the newest synced offset any surviving record reports — at least the last write group, and
+//! every group whose sync completed but after which nothing was appended — is taken for a torn
+//! tail and dropped (and reported). Version 1 WALs (written before synced offsets existed)
+//! replay with the rules above minus the version 2 ones.
 
 use crate::batch::BatchRef;
 use crate::error::{Error, Result};
 use crate::options::RecoveryMode;
-use crate::record;
+use crate::record::{self, RECORD_HEADER_LEN};
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -34,11 +56,143 @@ use cairn_vfs::File;
 /// Magic bytes at the start of every WAL file.
 pub const MAGIC: &[u8; 8] = b"CAIRNWAL";
 /// WAL format version written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The first WAL format version: no synced offsets, no close marker, no header checksum.
+pub const FORMAT_VERSION_1: u32 = 1;
 /// Size of the file header.
 pub const FILE_HEADER_LEN: usize = 16;
 /// Record type of a write batch.
 pub const RECORD_BATCH: u8 = 1;
+/// Record type of the clean-close marker (version 2).
+pub const RECORD_CLOSE: u8 = 2;
+/// Size of the `synced` prefix of a version 2 record payload.
+pub const SYNCED_LEN: usize = 8;
+/// Size of a whole clean-close record, header included.
+pub const CLOSE_RECORD_LEN: usize = RECORD_HEADER_LEN + 16;
+
+/// The header this build writes.
+pub fn header() -> [u8; FILE_HEADER_LEN] {
+    let mut header = [0u8; FILE_HEADER_LEN];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let crc = crc32fast::hash(&header[..12]);
+    header[12..16].copy_from_slice(&crc.to_le_bytes());
+    header
+}
+
+/// Why a header does not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Too short, wrong magic or failed check: damage.
+    Damaged,
+    /// A well-formed header of a version this build does not read.
+    Unsupported(u32),
+}
+
+/// Decodes the file header at the start of `buf`: its format version.
+pub fn decode_header(buf: &[u8]) -> core::result::Result<u32, HeaderError> {
+    if buf.len() < FILE_HEADER_LEN || &buf[..8] != MAGIC {
+        return Err(HeaderError::Damaged);
+    }
+    let version = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]);
+    let check = u32::from_le_bytes([buf[12], buf[13], buf[14], buf[15]]);
+    if version == FORMAT_VERSION_1 {
+        return if check == 0 {
+            Ok(version)
+        } else {
+            Err(HeaderError::Damaged)
+        };
+    }
+    if check != crc32fast::hash(&buf[..12]) {
+        return Err(HeaderError::Damaged);
+    }
+    if version == FORMAT_VERSION {
+        Ok(version)
+    } else {
+        Err(HeaderError::Unsupported(version))
+    }
+}
+
+fn close_payload(synced: u64, last_seq: u64) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..8].copy_from_slice(&synced.to_le_bytes());
+    p[8..].copy_from_slice(&last_seq.to_le_bytes());
+    p
+}
+
+/// The clean-close record a version 2 WAL ends with when its last batch ends at `offset`
+/// and holds sequence `last_seq`.
+pub fn close_record(offset: u64, last_seq: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(CLOSE_RECORD_LEN);
+    record::frame(&mut out, RECORD_CLOSE, &close_payload(offset, last_seq))?;
+    Ok(out)
+}
+
+/// One decoded WAL record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalRecord<'a> {
+    /// A write batch; `synced` is 0 in version 1 WALs.
+    Batch {
+        /// The durable prefix of the file when the record was appended.
+        synced: u64,
+        /// The encoded batch.
+        batch: &'a [u8],
+    },
+    /// The clean-close marker.
+    Close {
+        /// The durable prefix when it was appended (its own offset).
+        synced: u64,
+        /// The last sequence number written before the close.
+        last_sequence: u64,
+    },
+}
+
+/// Sequence number of the last write of `batch` (None for an empty batch).
+fn last_of(batch: &BatchRef<'_>) -> Option<u64> {
+    (batch.count > 0).then(|| batch.sequence + u64::from(batch.count) - 1)
+}
+
+/// Why a checksummed record still does not decode.
+const MALFORMED: &str = "checksummed record of an unknown type or malformed";
+
+/// Decodes the record at `pos` of a WAL of format `version`: `Ok(Ok((record, next)))`,
+/// `Ok(Err(detail))` for a record whose checksum holds but whose contents are not a valid
+/// record (damage, never a torn write), or `Err(reason)` when it is incomplete or fails its
+/// checksum.
+#[allow(clippy::type_complexity)]
+pub fn decode_record(
+    buf: &[u8],
+    pos: usize,
+    version: u32,
+) -> core::result::Result<core::result::Result<(WalRecord<'_>, usize), &'static str>, &'static str>
+{
+    let (ty, payload, next) = record::decode_any_at(buf, pos)?;
+    let u64_at = |at: usize| crate::coding::get_u64(payload, at).unwrap_or(u64::MAX);
+    Ok(match (version, ty) {
+        (FORMAT_VERSION_1, RECORD_BATCH) => Ok((
+            WalRecord::Batch {
+                synced: 0,
+                batch: payload,
+            },
+            next,
+        )),
+        (FORMAT_VERSION, RECORD_BATCH) if payload.len() >= SYNCED_LEN => Ok((
+            WalRecord::Batch {
+                synced: u64_at(0),
+                batch: &payload[SYNCED_LEN..],
+            },
+            next,
+        )),
+        (FORMAT_VERSION, RECORD_CLOSE) if payload.len() == 16 => Ok((
+            WalRecord::Close {
+                synced: u64_at(0),
+                last_sequence: u64_at(8),
+            },
+            next,
+        )),
+        _ => Err(MALFORMED),
+    })
+}
 
 /// Appends records to one WAL file.
 #[derive(Debug)]
@@ -47,42 +201,34 @@ pub struct WalWriter<F: File> {
     number: u64,
     offset: u64,
     synced: u64,
+    last_seq: u64,
     buf: Vec<u8>,
 }
 
 impl<F: File> WalWriter<F> {
     /// Starts a new WAL in an empty `file`, writing its header (not synced).
     pub fn create(file: Arc<F>, number: u64) -> Result<Self> {
-        let mut header = [0u8; FILE_HEADER_LEN];
-        header[..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        file.write_at(0, &header)?;
+        file.write_at(0, &header())?;
         Ok(WalWriter {
             file,
             number,
             offset: FILE_HEADER_LEN as u64,
             synced: 0,
+            last_seq: 0,
             buf: Vec::new(),
         })
-    }
-
-    /// Continues appending to a recovered WAL whose valid part ends at `offset`.
-    pub fn reopen(file: Arc<F>, number: u64, offset: u64) -> Self {
-        WalWriter {
-            file,
-            number,
-            offset,
-            synced: 0,
-            buf: Vec::new(),
-        }
     }
 
     /// Appends one record holding `payload`; one `write_at` call, not synced.
     pub fn append(&mut self, payload: &[u8]) -> Result<()> {
         self.buf.clear();
-        record::frame(&mut self.buf, RECORD_BATCH, payload)?;
+        let synced = self.synced.min(self.offset).to_le_bytes();
+        record::frame_parts(&mut self.buf, RECORD_BATCH, &synced, payload)?;
         self.file.write_at(self.offset, &self.buf)?;
         self.offset += self.buf.len() as u64;
+        if let Some(b) = BatchRef::parse(payload).filter(|b| b.count > 0) {
+            self.last_seq = b.sequence + u64::from(b.count) - 1;
+        }
         if self.buf.capacity() > (1 << 20) {
             self.buf = Vec::new(); // don't keep a huge buffer after a huge record
         }
@@ -94,6 +240,16 @@ impl<F: File> WalWriter<F> {
         self.file.sync()?;
         self.synced = self.offset;
         Ok(())
+    }
+
+    /// Ends the WAL after a clean close: syncs everything appended, then appends and syncs
+    /// the clean-close marker. Nothing may be appended afterwards.
+    pub fn close(&mut self) -> Result<()> {
+        self.sync()?;
+        let rec = close_record(self.offset, self.last_seq)?;
+        self.file.write_at(self.offset, &rec)?;
+        self.offset += rec.len() as u64;
+        self.sync()
     }
 
     /// Records that a sync made by someone holding [`WalWriter::file`] covered the first
@@ -132,22 +288,92 @@ pub struct Replayed {
     pub valid_len: u64,
     /// Set when a torn tail was dropped: (offset, what was wrong).
     pub torn_tail: Option<(u64, String)>,
+    /// The WAL's format version (0 for a WAL without a complete header).
+    pub format_version: u32,
+    /// The highest synced offset a valid record reported (0 for version 1).
+    pub synced_len: u64,
+    /// True when the WAL ends with a valid clean-close marker.
+    pub clean_close: bool,
 }
 
-/// True if a complete, checksummed batch record starts anywhere in `buf[from..]` whose
-/// sequence number is above `after_seq`: proof that damage before it is not a torn tail.
-fn valid_record_after(buf: &[u8], from: usize, after_seq: u64) -> bool {
-    record::valid_record_after(buf, from, RECORD_BATCH, |payload| {
-        let seq = crate::coding::get_u64(payload, 0).unwrap_or(0);
-        payload.len() >= crate::batch::HEADER_LEN && seq > after_seq && seq - after_seq < (1 << 40)
+/// True if a complete, checksummed record starts anywhere in `buf[from..]` that proves damage
+/// at `damage` is not a torn tail: a batch whose sequence number is above `after_seq`, or
+/// (version 2) any record whose synced offset lies beyond the damage.
+fn valid_record_after(
+    buf: &[u8],
+    from: usize,
+    damage: usize,
+    after_seq: u64,
+    version: u32,
+) -> bool {
+    let get = |p: &[u8], at| crate::coding::get_u64(p, at).unwrap_or(0);
+    record::valid_record_of_any_type_after(buf, from, |ty, payload| match (version, ty) {
+        (FORMAT_VERSION_1, RECORD_BATCH) => {
+            let seq = get(payload, 0);
+            payload.len() >= crate::batch::HEADER_LEN
+                && seq > after_seq
+                && seq - after_seq < (1 << 40)
+        }
+        (FORMAT_VERSION, RECORD_BATCH) => {
+            let synced = get(payload, 0);
+            let seq = get(payload, SYNCED_LEN);
+            payload.len() >= SYNCED_LEN + crate::batch::HEADER_LEN
+                && ((synced > damage as u64 && synced < buf.len() as u64)
+                    || (seq > after_seq && seq - after_seq < (1 << 40)))
+        }
+        (FORMAT_VERSION, RECORD_CLOSE) => payload.len() == 16 && get(payload, 0) > damage as u64,
+        _ => false,
     })
+}
+
+/// True when the damaged bytes at `pos` are the clean-close marker expected there with
+/// exactly one bit flipped: a complete, synced record. A torn write of the marker (a crash
+/// inside [`WalWriter::close`]) leaves it short, or with whole sectors missing (zeros), which
+/// differs from the expected bytes in one bit only if the lost part held exactly one set bit.
+fn is_flipped_close_marker(buf: &[u8], pos: usize, last_seq: u64) -> bool {
+    let Some(tail) = buf.get(pos..) else {
+        return false;
+    };
+    if tail.len() != CLOSE_RECORD_LEN {
+        return false;
+    }
+    let Ok(expected) = close_record(pos as u64, last_seq) else {
+        return false;
+    };
+    let flipped: u32 = tail
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a ^ b).count_ones())
+        .sum();
+    flipped == 1
 }
 
 /// Replays WAL `name` from `file`: calls `apply` with every batch record as a slice of one read
 /// buffer. `is_newest` says whether this is the newest WAL (the only one that may have a torn
 /// tail). `last_seq` is the highest sequence recovered so far (to validate record order).
-/// In `TolerateTornTail` mode a torn tail of the newest WAL is truncated from the file.
+/// In `TolerateTornTail` mode a torn tail of the newest WAL is truncated from the file; use
+/// [`scan`] to replay without changing the file.
 pub fn replay<F: File>(
+    file: &F,
+    name: &str,
+    mode: RecoveryMode,
+    is_newest: bool,
+    last_seq: u64,
+    apply: impl FnMut(BatchRef<'_>) -> Result<()>,
+) -> Result<Replayed> {
+    let replayed = scan(file, name, mode, is_newest, last_seq, apply)?;
+    if let Some((off, _)) = &replayed.torn_tail {
+        if file.len()? > *off {
+            file.truncate(*off)?;
+        }
+    }
+    Ok(replayed)
+}
+
+/// Like [`replay`] but never writes: a torn tail is reported in [`Replayed::torn_tail`] and
+/// left in the file. This is what read-only opens and inspection tools use; it decides torn
+/// tails and damage exactly like [`replay`].
+pub fn scan<F: File>(
     file: &F,
     name: &str,
     mode: RecoveryMode,
@@ -161,42 +387,74 @@ pub fn replay<F: File>(
         |offset: usize, detail: &str| Error::corruption(name, Some(offset as u64), detail);
 
     // File header.
-    let header_ok = buf.len() >= FILE_HEADER_LEN
-        && &buf[..8] == MAGIC
-        && buf[12..16] == [0u8; 4]
-        && buf[8..12] != [0u8; 4];
-    if buf.len() <= FILE_HEADER_LEN && !header_ok && mode == RecoveryMode::TolerateTornTail {
+    let header = decode_header(&buf);
+    if buf.len() <= FILE_HEADER_LEN && header.is_err() && mode == RecoveryMode::TolerateTornTail {
         // No room for a record and no valid header: a crash between creating the file and
         // syncing its header (rotate and open sync the header before the first append), the
         // torn header possibly cut short or padded with zeros or garbage. It holds no record.
         // It need not be the newest WAL: a recovery that replayed it may have created a newer
         // one before crashing in turn.
-        if is_newest && !buf.is_empty() {
-            file.truncate(0)?;
-        }
         return Ok(Replayed {
             records: 0,
             valid_len: 0,
             torn_tail: (is_newest && !buf.is_empty())
                 .then(|| (0, String::from("incomplete file header"))),
+            format_version: 0,
+            synced_len: 0,
+            clean_close: false,
         });
     }
-    if buf.len() < FILE_HEADER_LEN || &buf[..8] != MAGIC || buf[12..16] != [0u8; 4] {
-        return Err(corrupt(0, "bad WAL file header"));
-    }
-    let version = crate::coding::get_u32(&buf, 8).unwrap_or(0);
-    if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedFormat(format!(
-            "{name}: WAL format version {version}, this build reads {FORMAT_VERSION}"
-        )));
-    }
+    let version = match header {
+        Ok(v) => v,
+        Err(HeaderError::Damaged) => return Err(corrupt(0, "bad WAL file header")),
+        Err(HeaderError::Unsupported(v)) => {
+            return Err(Error::UnsupportedFormat(format!(
+                "{name}: WAL format version {v}, this build reads {FORMAT_VERSION_1} and \
+                 {FORMAT_VERSION}"
+            )))
+        }
+    };
 
     let mut pos = FILE_HEADER_LEN;
     let mut records = 0u64;
+    let mut synced_len = 0u64;
+    let mut clean_close = false;
+    // The last sequence of this WAL's own batches, which its close marker repeats.
+    let mut wal_last_seq = 0u64;
     while pos < buf.len() {
-        match record::decode_at(&buf, pos, RECORD_BATCH) {
-            Ok((payload, next)) => {
-                let batch = BatchRef::parse(payload)
+        if clean_close {
+            return Err(corrupt(pos, "bytes after the clean-close marker"));
+        }
+        match decode_record(&buf, pos, version) {
+            Ok(Err(detail)) => return Err(corrupt(pos, detail)),
+            Ok(Ok((
+                WalRecord::Close {
+                    synced,
+                    last_sequence,
+                },
+                next,
+            ))) => {
+                if synced != pos as u64 || last_sequence != wal_last_seq {
+                    return Err(corrupt(
+                        pos,
+                        &format!(
+                            "clean-close marker for offset {synced}, sequence {last_sequence} \
+                             at offset {pos} after sequence {wal_last_seq}"
+                        ),
+                    ));
+                }
+                synced_len = synced;
+                clean_close = true;
+                pos = next;
+            }
+            Ok(Ok((WalRecord::Batch { synced, batch }, next))) => {
+                if synced > pos as u64 {
+                    return Err(corrupt(
+                        pos,
+                        &format!("record claims {synced} bytes were synced before it"),
+                    ));
+                }
+                let batch = BatchRef::parse(batch)
                     .filter(|b| b.validate())
                     .ok_or_else(|| corrupt(pos, "checksummed record holds a malformed batch"))?;
                 if batch.sequence <= last_seq && batch.count > 0 {
@@ -205,22 +463,37 @@ pub fn replay<F: File>(
                         &format!("sequence {} after {last_seq}", batch.sequence),
                     ));
                 }
-                if batch.count > 0 {
-                    last_seq = batch.sequence + u64::from(batch.count) - 1;
+                if let Some(last) = last_of(&batch) {
+                    last_seq = last;
+                    wal_last_seq = last;
                 }
                 apply(batch)?;
+                synced_len = synced_len.max(synced);
                 records += 1;
                 pos = next;
             }
             Err(reason) => {
-                if !torn_allowed || valid_record_after(&buf, pos + 1, last_seq) {
+                if version >= FORMAT_VERSION && is_flipped_close_marker(&buf, pos, wal_last_seq) {
+                    return Err(corrupt(pos, "damaged clean-close marker"));
+                }
+                if !torn_allowed {
                     return Err(corrupt(pos, reason));
                 }
-                file.truncate(pos as u64)?;
+                if valid_record_after(&buf, pos + 1, pos, last_seq, version) {
+                    // A later record reports the damaged bytes as synced, or continues the
+                    // sequence: the damage is not the end of the log.
+                    return Err(corrupt(
+                        pos,
+                        &format!("{reason}, followed by a valid record"),
+                    ));
+                }
                 return Ok(Replayed {
                     records,
                     valid_len: pos as u64,
                     torn_tail: Some((pos as u64, String::from(reason))),
+                    format_version: version,
+                    synced_len,
+                    clean_close: false,
                 });
             }
         }
@@ -229,6 +502,9 @@ pub fn replay<F: File>(
         records,
         valid_len: pos as u64,
         torn_tail: None,
+        format_version: version,
+        synced_len,
+        clean_close,
     })
 }
 
@@ -321,5 +597,213 @@ mod tests {
             }
         }
         assert!(detected > 100);
+    }
+
+    /// A WAL whose records were each synced before the next was appended, as synced writes
+    /// do; closed cleanly when `close`.
+    fn synced_wal(batches: usize, close: bool) -> Vec<u8> {
+        let vfs = MemVfs::new();
+        let f = vfs.create("000001.wal").expect("create");
+        let mut w = WalWriter::create(f.clone(), 1).expect("writer");
+        w.sync().expect("sync header");
+        let mut seq = 1;
+        for i in 0..batches {
+            let b = batch(seq, 1 + i % 3);
+            seq += u64::from(b.len());
+            w.append(b.as_bytes()).expect("append");
+            w.sync().expect("sync");
+        }
+        if close {
+            w.close().expect("close");
+        }
+        f.snapshot()
+    }
+
+    /// Offsets at which the records of `bytes` start, and the end.
+    fn record_starts(bytes: &[u8]) -> Vec<usize> {
+        let mut starts = vec![FILE_HEADER_LEN];
+        let mut pos = FILE_HEADER_LEN;
+        while pos < bytes.len() {
+            let (_, _, next) = record::decode_any_at(bytes, pos).expect("valid record");
+            starts.push(next);
+            pos = next;
+        }
+        starts
+    }
+
+    #[test]
+    fn a_clean_close_is_reported_and_every_flip_after_it_is_corruption() {
+        let bytes = synced_wal(12, true);
+        let r = replay_bytes(bytes.clone(), RecoveryMode::TolerateTornTail, true).expect("replay");
+        assert_eq!((r.records, r.clean_close, r.torn_tail), (12, true, None));
+        assert_eq!(r.format_version, FORMAT_VERSION);
+        let marker_at = bytes.len() - CLOSE_RECORD_LEN;
+        assert_eq!(r.synced_len, marker_at as u64);
+        // Every single-bit flip anywhere in the file, the last batch and the marker included.
+        for bit in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            match replay_bytes(b, RecoveryMode::TolerateTornTail, true) {
+                Err(Error::Corruption { .. }) => {}
+                other => panic!("bit {bit} (byte {}): {other:?}", bit / 8),
+            }
+        }
+        // Anything appended after the marker is damage too.
+        let mut b = bytes.clone();
+        b.extend_from_slice(&[0u8; 7]);
+        assert!(matches!(
+            replay_bytes(b, RecoveryMode::TolerateTornTail, true),
+            Err(Error::Corruption { .. })
+        ));
+    }
+
+    #[test]
+    fn after_a_crash_only_the_records_after_the_last_reported_sync_may_be_torn() {
+        let bytes = synced_wal(12, false);
+        let starts = record_starts(&bytes);
+        let last = starts[starts.len() - 2];
+        let r = replay_bytes(bytes.clone(), RecoveryMode::TolerateTornTail, true).expect("replay");
+        assert_eq!((r.records, r.clean_close), (12, false));
+        // The last record reports every record before it as synced.
+        assert_eq!(r.synced_len, last as u64);
+        let mut torn = 0;
+        for bit in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            match replay_bytes(b.clone(), RecoveryMode::TolerateTornTail, true) {
+                Err(Error::Corruption { .. }) => assert!(bit / 8 < last || bit / 8 >= bytes.len()),
+                Ok(r) if bit / 8 >= last => {
+                    // The window: the last record, dropped and reported; strict mode refuses.
+                    assert_eq!(r.records, 11);
+                    assert_eq!(r.torn_tail.as_ref().map(|t| t.0), Some(last as u64));
+                    assert!(replay_bytes(b, RecoveryMode::AbsoluteConsistency, true).is_err());
+                    torn += 1;
+                }
+                other => panic!("bit {bit} (byte {}): {other:?}", bit / 8),
+            }
+        }
+        assert_eq!(torn, (bytes.len() - last) * 8);
+    }
+
+    #[test]
+    fn a_torn_close_marker_is_a_torn_tail() {
+        let bytes = synced_wal(5, true);
+        let marker_at = bytes.len() - CLOSE_RECORD_LEN;
+        for cut in marker_at + 1..bytes.len() {
+            // Cut short, or cut and the rest zeroed (a sector that never reached the disk).
+            let mut zeroed = bytes.clone();
+            zeroed[cut..].fill(0);
+            for b in [bytes[..cut].to_vec(), zeroed] {
+                if b == bytes {
+                    continue; // the lost suffix was zeros anyway: nothing was torn
+                }
+                let r = replay_bytes(b, RecoveryMode::TolerateTornTail, true)
+                    .map(|r| (r.records, r.torn_tail.map(|t| t.0), r.clean_close));
+                // A zeroed suffix holding exactly one set bit looks like a flipped bit.
+                if let Err(Error::Corruption { detail, .. }) = &r {
+                    assert!(detail.contains("clean-close"), "cut {cut}: {detail}");
+                    continue;
+                }
+                assert_eq!(r, Ok((5, Some(marker_at as u64), false)), "cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_version_1_wal_still_replays() {
+        // Version 1: a header with a zero check word, batch payloads without synced offsets.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&FORMAT_VERSION_1.to_le_bytes());
+        bytes.extend_from_slice(&[0u8; 4]);
+        let mut seq = 1;
+        for i in 0..6 {
+            let b = batch(seq, 1 + i % 3);
+            seq += u64::from(b.len());
+            record::frame(&mut bytes, RECORD_BATCH, b.as_bytes()).expect("frame");
+        }
+        let mut ops = 0;
+        let vfs = MemVfs::new();
+        vfs.put_file("000001.wal", bytes.clone());
+        let f = vfs.open("000001.wal").expect("open");
+        let r = scan(
+            &*f,
+            "000001.wal",
+            RecoveryMode::AbsoluteConsistency,
+            true,
+            0,
+            |b| {
+                ops += b.count;
+                Ok(())
+            },
+        )
+        .expect("replay");
+        assert_eq!((r.records, r.format_version, ops), (6, 1, 12));
+        // Its last record can still be torn off (version 1 has no synced offsets).
+        let cut = bytes.len() - 3;
+        let r = replay_bytes(bytes[..cut].to_vec(), RecoveryMode::TolerateTornTail, true)
+            .expect("torn v1 tail");
+        assert_eq!(r.records, 5);
+        // A version 1 header whose check word is not zero is damage.
+        let mut b = bytes.clone();
+        b[12] = 1;
+        assert!(matches!(
+            replay_bytes(b, RecoveryMode::TolerateTornTail, true),
+            Err(Error::Corruption { .. })
+        ));
+    }
+
+    #[test]
+    fn header_versions() {
+        let bytes = synced_wal(2, true);
+        for version in [0u32, 3, u32::MAX] {
+            let mut b = bytes.clone();
+            b[8..12].copy_from_slice(&version.to_le_bytes());
+            // Without a matching check word it is damage...
+            assert!(matches!(
+                replay_bytes(b.clone(), RecoveryMode::TolerateTornTail, true),
+                Err(Error::Corruption { .. })
+            ));
+            // ...with one, a version this build does not read.
+            let crc = crc32fast::hash(&b[..12]);
+            b[12..16].copy_from_slice(&crc.to_le_bytes());
+            assert!(matches!(
+                replay_bytes(b, RecoveryMode::TolerateTornTail, true),
+                Err(Error::UnsupportedFormat(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn scan_never_writes_and_replay_truncates() {
+        let bytes = synced_wal(4, false);
+        let cut = bytes.len() - 5;
+        let vfs = MemVfs::new();
+        vfs.put_file("000001.wal", bytes[..cut].to_vec());
+        let ro = cairn_vfs::ReadOnlyVfs::new(vfs.clone());
+        let f = ro.open("000001.wal").expect("open");
+        let r = scan(
+            &*f,
+            "000001.wal",
+            RecoveryMode::TolerateTornTail,
+            true,
+            0,
+            |_| Ok(()),
+        )
+        .expect("scan on a read-only file");
+        assert_eq!(r.records, 3);
+        assert_eq!(f.len().expect("len"), cut as u64);
+        let f = vfs.open("000001.wal").expect("open");
+        let r2 = replay(
+            &*f,
+            "000001.wal",
+            RecoveryMode::TolerateTornTail,
+            true,
+            0,
+            |_| Ok(()),
+        )
+        .expect("replay");
+        assert_eq!(r2, r);
+        assert_eq!(f.len().expect("len"), r.valid_len);
     }
 }

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 pub struct Samples {
     pub wal: Vec<u8>,
+    /// A WAL of synced writes ended by a clean close (format version 2 close marker).
+    pub wal_closed: Vec<u8>,
     pub sst: Vec<u8>,
     pub manifest: Vec<u8>,
 }
@@ -40,8 +42,26 @@ pub fn samples() -> &'static Samples {
             db.put(format!("late{i}").as_bytes(), b"v", WriteOptions::NO_SYNC)
                 .expect("put");
         }
+        let closed = MemVfs::new();
+        {
+            let mut db = Db::open(closed.clone(), Options::default()).expect("open");
+            for i in 0..12u32 {
+                db.put(format!("c{i}").as_bytes(), &[b'v'; 20], WriteOptions::SYNC)
+                    .expect("put");
+            }
+            db.close().expect("close");
+        }
+        let wal_closed = closed
+            .list()
+            .expect("list")
+            .into_iter()
+            .filter(|n| n.ends_with(".wal"))
+            .map(|n| closed.open(&n).expect("open").read_all().expect("read"))
+            .max_by_key(|b| b.len())
+            .expect("a WAL");
         let mut s = Samples {
             wal: Vec::new(),
+            wal_closed,
             sst: Vec::new(),
             manifest: Vec::new(),
         };

@@ -69,13 +69,19 @@ fn pristine_copy_opens() {
 fn wal_with_another_format_version_is_unsupported() {
     let t = TestDir::new("fmt-wal");
     make_db(&t.join("db"));
-    for version in [0u32, 2, u32::MAX] {
+    for version in [0u32, 3, u32::MAX] {
         let copy = t.join(&format!("copy-{version}"));
         copy_dir(&t.join("db"), &copy);
         let wals = files_matching(&copy, |n| n.ends_with(".wal"));
         let newest = wals.last().expect("a WAL");
-        // header = "CAIRNWAL" | version u32 LE | reserved
-        patch(&copy.join(newest), 8, &version.to_le_bytes());
+        // header = "CAIRNWAL" | version u32 LE | check (version 2: CRC32 of bytes 0..12)
+        // Rewrite the check so the header is otherwise valid.
+        let path = copy.join(newest);
+        let mut head = std::fs::read(&path).expect("read")[..12].to_vec();
+        head[8..12].copy_from_slice(&version.to_le_bytes());
+        let crc = crc32fast::hash(&head);
+        head.extend_from_slice(&crc.to_le_bytes());
+        patch(&path, 0, &head);
         expect_unsupported(&copy, &format!("WAL version {version}"));
     }
 }

@@ -3,21 +3,25 @@
 //! completely (a full scan and a `get` of every key). Each flip must be
 //!
 //! - detected: a typed `Corruption` or `UnsupportedFormat` error at open or on a read; or
-//! - a WAL tail that `TolerateTornTail` recovery legitimately truncates: the damaged record
-//!   is the last one of the newest WAL, no valid record follows it, the recovered state is a
-//!   prefix of the writes, and `AbsoluteConsistency` reports the same flip as corruption; or
+//! - a WAL tail that `TolerateTornTail` recovery legitimately truncates: only after a crash
+//!   (never after a clean close, whose close marker makes every flip in the WAL corruption),
+//!   only in the records of the newest WAL after the last synced offset a surviving record
+//!   reports (here: its last record; every write is synced), the recovered state is a prefix
+//!   of the writes, and `AbsoluteConsistency` reports the same flip as corruption; or
 //! - harmless by design, with every answer still correct: a flip in a bloom-filter block
 //!   (the block fails its checksum and is dropped, lookups go to the data blocks) or in the
 //!   stale current-pointer slot (the newer slot wins; the damaged one is reported in
 //!   `Recovered::damaged_current_slots`).
 //!
 //! Anything else — a wrong value, a missing or resurrected key, a panic — fails the test.
-//! Small files are flipped at every bit; large ones at a dense, evenly spread sample.
+//! Small files and every WAL are flipped at every bit; large ones at a dense, evenly spread
+//! sample. The WAL suite runs on the database as a crash leaves it and as a clean close leaves
+//! it, and prints the torn-tail window it measured.
 
 use cairn_core::db::Db;
 use cairn_core::table::format::FOOTER_LEN;
 use cairn_core::table::Footer;
-use cairn_core::{Error, Options, RecoveryMode, WriteOptions};
+use cairn_core::{wal, Error, Options, RecoveryMode, WriteOptions};
 use cairn_tests::oracle::{batch_of, file_kind_of, matching_prefixes, Model, Write};
 use cairn_vfs::{File, MemVfs, Vfs};
 use rand::rngs::SmallRng;
@@ -68,8 +72,9 @@ fn write(db: &mut Db<MemVfs>, rng: &mut SmallRng, keys: &[Vec<u8>], n: &mut u64)
 }
 
 /// A database with tables on two levels, a manifest with several edits, two WALs (the older
-/// one frozen, not yet flushed) and both current-pointer slots.
-fn fixture() -> Fixture {
+/// one frozen, not yet flushed) and both current-pointer slots; dropped as a crash leaves it,
+/// or closed cleanly when `clean_close`.
+fn fixture_with(clean_close: bool) -> Fixture {
     let vfs = MemVfs::new();
     let keys: Vec<Vec<u8>> = (0..150)
         .map(|i| format!("key{i:04}").into_bytes())
@@ -105,6 +110,9 @@ fn fixture() -> Fixture {
         for _ in 0..8 {
             issued.push(write(&mut db, &mut rng, &keys, &mut n));
         }
+        if clean_close {
+            db.close().expect("close");
+        }
     }
     let mut files = BTreeMap::new();
     for name in vfs.list().expect("list") {
@@ -130,6 +138,26 @@ fn fixture() -> Fixture {
         issued,
         expected,
     }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(false)
+}
+
+/// Where the last record of WAL `bytes` starts: the torn-tail window after a crash when every
+/// write was synced (each record reports the one before it as synced).
+fn last_record_start(bytes: &[u8]) -> usize {
+    let version = wal::decode_header(bytes).expect("header");
+    let mut pos = wal::FILE_HEADER_LEN;
+    let mut last = pos;
+    while pos < bytes.len() {
+        let (_, next) = wal::decode_record(bytes, pos, version)
+            .expect("valid record")
+            .expect("well-formed record");
+        last = pos;
+        pos = next;
+    }
+    last
 }
 
 fn read_typed(db: &Db<MemVfs>, keys: &[Vec<u8>]) -> Result<Model, Error> {
@@ -236,7 +264,16 @@ fn in_filter_block(bytes: &[u8], name: &str, at: usize) -> bool {
 }
 
 fn run_kind(want: &str, all_up_to: usize, budget_per_file: usize) -> Tally {
-    let fx = fixture();
+    run_kind_on(&fixture(), want, all_up_to, budget_per_file, "")
+}
+
+fn run_kind_on(
+    fx: &Fixture,
+    want: &str,
+    all_up_to: usize,
+    budget_per_file: usize,
+    label: &str,
+) -> Tally {
     let mut t = Tally::default();
     let names: Vec<String> = fx
         .files
@@ -251,11 +288,22 @@ fn run_kind(want: &str, all_up_to: usize, budget_per_file: usize) -> Tally {
         .filter(|n| n.ends_with(".wal"))
         .max()
         .cloned();
+    let clean_close = newest_wal.as_ref().is_some_and(|n| {
+        let b = &fx.files[n];
+        b.len() >= wal::CLOSE_RECORD_LEN
+            && b[b.len() - wal::CLOSE_RECORD_LEN + 8] == wal::RECORD_CLOSE
+    });
+    // The window in which a flip may be taken for a torn tail: none after a clean close,
+    // the last record of the newest WAL after a crash.
+    let window = newest_wal
+        .as_ref()
+        .filter(|_| !clean_close)
+        .map(|n| last_record_start(&fx.files[n])..fx.files[n].len());
     for name in &names {
         let len = fx.files[name].len();
         for bit in bits(len, all_up_to, budget_per_file) {
             t.tried += 1;
-            let v = trial(&fx, name, bit, RecoveryMode::TolerateTornTail);
+            let v = trial(fx, name, bit, RecoveryMode::TolerateTornTail);
             let ok = match &v {
                 Verdict::Detected => {
                     t.detected += 1;
@@ -263,9 +311,11 @@ fn run_kind(want: &str, all_up_to: usize, budget_per_file: usize) -> Tally {
                 }
                 Verdict::TailTruncated => {
                     t.tail_truncated += 1;
-                    // Only the newest WAL may lose a tail, and strict mode must refuse it.
+                    // Only the window of the newest WAL may lose a tail, and strict mode must
+                    // refuse it.
                     Some(name) == newest_wal.as_ref()
-                        && trial(&fx, name, bit, RecoveryMode::AbsoluteConsistency)
+                        && window.as_ref().is_some_and(|w| w.contains(&(bit / 8)))
+                        && trial(fx, name, bit, RecoveryMode::AbsoluteConsistency)
                             == Verdict::Detected
                 }
                 Verdict::Correct { damaged_slots } => {
@@ -288,8 +338,21 @@ fn run_kind(want: &str, all_up_to: usize, budget_per_file: usize) -> Tally {
             }
         }
     }
+    if want == "wal" {
+        let newest = newest_wal.as_ref().map_or(0, |n| fx.files[n].len());
+        match &window {
+            Some(w) => eprintln!(
+                "wal{label}: torn-tail window = the last record of the newest WAL: {} of its {} \
+                 bytes ({} bits)",
+                w.len(),
+                newest,
+                w.len() * 8
+            ),
+            None => eprintln!("wal{label}: clean close, no torn-tail window"),
+        }
+    }
     eprintln!(
-        "{want}: {} files, {} flips: {} detected, {} WAL tails truncated, {} harmless",
+        "{want}{label}: {} files, {} flips: {} detected, {} WAL tails truncated, {} harmless",
         names.len(),
         t.tried,
         t.detected,
@@ -316,9 +379,40 @@ fn bitflips_in_manifest() {
     run_kind("manifest", usize::MAX, 0);
 }
 
+/// Every bit of both WALs, as a crash leaves them: every flip is detected except in the last
+/// record of the newest WAL (the torn-tail window), and every flip there is dropped as a torn
+/// tail, reported, and refused by strict mode.
 #[test]
-fn bitflips_in_wal() {
-    run_kind("wal", 1024, 4000);
+fn bitflips_in_wal_after_a_crash() {
+    let fx = fixture_with(false);
+    let t = run_kind_on(&fx, "wal", usize::MAX, 0, " (crash)");
+    let newest = fx
+        .files
+        .keys()
+        .filter(|n| n.ends_with(".wal"))
+        .max()
+        .expect("wal");
+    let window = fx.files[newest].len() - last_record_start(&fx.files[newest]);
+    assert_eq!(
+        t.tail_truncated,
+        window as u64 * 8,
+        "every flip in the window is torn"
+    );
+    assert_eq!(t.detected + t.tail_truncated, t.tried);
+}
+
+/// Every bit of both WALs after a clean close: every single flip is `Corruption`.
+#[test]
+fn bitflips_in_wal_after_a_clean_close() {
+    let fx = fixture_with(true);
+    let t = run_kind_on(&fx, "wal", usize::MAX, 0, " (clean close)");
+    let total: usize = fx
+        .files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".wal"))
+        .map(|(_, b)| b.len() * 8)
+        .sum();
+    assert_eq!((t.tried, t.detected), (total as u64, total as u64));
 }
 
 #[test]

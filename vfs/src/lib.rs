@@ -8,7 +8,8 @@
 //! Implementations in this crate:
 //! - [`MemVfs`]: in memory, for tests and as an embedded default;
 //! - `StdVfs` (feature `std`): `std::fs` on POSIX and WASI;
-//! - `FaultVfs` (feature `fault`): wraps any Vfs, simulates crashes and injects errors.
+//! - `FaultVfs` (feature `fault`): wraps any Vfs, simulates crashes and injects errors;
+//! - [`ReadOnlyVfs`]: wraps any Vfs, passes reads through and refuses every mutation.
 //!
 //! The engine never renames files. The one place an LSM engine classically needs an atomic
 //! rename, switching the current manifest, is served by [`current`]: two fixed pointer slots
@@ -30,6 +31,8 @@ use core::fmt;
 pub mod current;
 mod mem;
 pub use mem::MemVfs;
+mod read_only;
+pub use read_only::{ReadOnlyFile, ReadOnlyVfs};
 
 #[cfg(feature = "std")]
 mod std_vfs;
@@ -60,6 +63,8 @@ pub enum ErrorKind {
     InvalidName,
     /// The operation is not supported by this VFS.
     Unsupported,
+    /// The VFS is read-only ([`ReadOnlyVfs`]) and the operation would change it.
+    ReadOnly,
     /// Any other I/O failure (including injected faults).
     Io,
 }
@@ -105,6 +110,7 @@ impl fmt::Display for Error {
             ErrorKind::UnexpectedEof => "unexpected end of file",
             ErrorKind::InvalidName => "invalid file name",
             ErrorKind::Unsupported => "unsupported operation",
+            ErrorKind::ReadOnly => "refused on a read-only database",
             ErrorKind::Io => "I/O error",
         };
         write!(f, "{what}: {}", self.context)
@@ -167,6 +173,13 @@ pub trait Vfs: Send + Sync + 'static {
 
     /// Opens an existing file for reading and writing; fails with `NotFound`.
     fn open(&self, name: &str) -> Result<Arc<Self::File>>;
+
+    /// Opens an existing file that will only be read; fails with `NotFound`. Writing to the
+    /// returned file may fail. The default opens it like [`Vfs::open`]; [`StdVfs`] opens it
+    /// without write access, so a read-only open works on files the process may not write.
+    fn open_read(&self, name: &str) -> Result<Arc<Self::File>> {
+        self.open(name)
+    }
 
     /// Removes a file; fails with `NotFound` if it does not exist.
     fn remove(&self, name: &str) -> Result<()>;

@@ -157,10 +157,10 @@ impl StdVfs {
         Ok(self.dir.join(name))
     }
 
-    fn open_with(&self, name: &str, create: bool) -> Result<Arc<StdFile>> {
+    fn open_with(&self, name: &str, create: bool, write: bool) -> Result<Arc<StdFile>> {
         let path = self.path(name)?;
         let mut opts = fs::OpenOptions::new();
-        opts.read(true).write(true);
+        opts.read(true).write(write);
         if create {
             opts.create_new(true);
         }
@@ -181,11 +181,15 @@ impl Vfs for StdVfs {
     type File = StdFile;
 
     fn create(&self, name: &str) -> Result<Arc<StdFile>> {
-        self.open_with(name, true)
+        self.open_with(name, true, true)
     }
 
     fn open(&self, name: &str) -> Result<Arc<StdFile>> {
-        self.open_with(name, false)
+        self.open_with(name, false, true)
+    }
+
+    fn open_read(&self, name: &str) -> Result<Arc<StdFile>> {
+        self.open_with(name, false, false)
     }
 
     fn remove(&self, name: &str) -> Result<()> {
@@ -303,6 +307,37 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let vfs = StdVfs::new(dir.path()).expect("vfs");
         assert_eq!(crate::conformance::run(&vfs), Ok(6));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn read_only_view_of_a_directory_without_write_permission() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vfs = StdVfs::new(dir.path()).expect("vfs");
+        let f = vfs.create("000001.sst").expect("create");
+        f.write_at(0, b"table bytes").expect("write");
+        drop(f);
+        let path = dir.path().join("000001.sst");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).expect("chmod");
+        let ro = crate::ReadOnlyVfs::new(StdVfs::existing(dir.path()).expect("existing"));
+        let f = ro
+            .open("000001.sst")
+            .expect("open a file without write permission");
+        assert_eq!(f.read_all().expect("read"), b"table bytes");
+        assert_eq!(
+            f.write_at(0, b"x").map_err(|e| e.kind()),
+            Err(ErrorKind::ReadOnly)
+        );
+        assert_eq!(
+            ro.lock().map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::ReadOnly)
+        );
+        assert!(
+            !dir.path().join("LOCK").exists(),
+            "a reader creates no LOCK file"
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod back");
     }
 
     #[test]

@@ -6,7 +6,15 @@
 //  - cooperative background work: when no request is queued, one `step()` (a flush or a
 //    compaction job) per macrotask, so requests wait for at most one job;
 //  - the OPFS pool: `replenish()` (async) whenever `needsReserve()`, before writes and steps;
-//  - measurements: the longest step (the longest cooperative pause), the longest commit.
+//  - measurements: the longest step (the longest cooperative pause), the longest commit;
+//  - recovery without losing acknowledged data (when given a `reopen` function):
+//    * a stale mount (the browser closed an OPFS sync access handle under us, which surfaces
+//      as InvalidStateError): the database is closed and mounted again, and the requests that
+//      failed are run once more (puts and deletes are idempotent; a batch is re-applied
+//      atomically);
+//    * the storage quota (QUOTA): the engine stays open for reads (it is poisoned for writes
+//      only); a later write first checks navigator.storage.estimate() and, once there is room
+//      again, closes and reopens the database (recovery replays the synced WAL), then writes.
 
 /** @typedef {{code: string, message: string}} WireError */
 
@@ -104,10 +112,20 @@ function makeTicker(fn) {
   return () => setTimeout(fn, 0);
 }
 
+/** Free bytes the origin needs before a quota-blocked database is reopened for writes. */
+const QUOTA_HEADROOM = 8 << 20;
+
 export class Engine {
-  /** @param {import('./cairn_wasm.js').CairnDb} db */
-  constructor(db) {
+  /**
+   * @param {import('./cairn_wasm.js').CairnDb} db
+   * @param {() => Promise<import('./cairn_wasm.js').CairnDb>} [reopen] mounts the database
+   *   again (after `db` was closed); enables stale-handle and quota recovery.
+   */
+  constructor(db, reopen) {
     this.db = db;
+    this.reopen = reopen || null;
+    this.retry = [];
+    this.quotaBlocked = false;
     this.queue = [];
     this.running = false;
     this.scheduled = false;
@@ -127,6 +145,8 @@ export class Engine {
       groupedRequests: 0,
       maxGroup: 0,
       replenishes: 0,
+      remounts: 0,
+      quotaErrors: 0,
     };
     this.onClosed = null;
     this.inflight = null;
@@ -156,12 +176,22 @@ export class Engine {
     this.running = true;
     try {
       while (this.queue.length > 0) {
-        if (!this.closed && !this.failed && this.db.needsReserve()) await this.replenish();
+        if (this.quotaBlocked && !this.closed && !this.failed && (this.closedByQuota || this.queue.some((i) => WRITE_OPS.has(i.req.op)))) {
+          await this.quotaRecover();
+        }
+        if (this.live() && this.db.needsReserve()) await this.replenish();
         const items = this.queue;
         this.queue = [];
         this.inflight = items;
         this.process(items);
         this.inflight = null;
+        if (this.retry.length > 0) {
+          // The mount went stale during these requests: mount again and run them once more.
+          const again = this.retry.splice(0);
+          await this.remount('stale OPFS handle');
+          this.queue.unshift(...again);
+          continue;
+        }
         // Under a continuous stream of requests the queue never empties: do one background
         // job between request batches when memtables are waiting, so flushes keep up.
         if (this.queue.length > 0 && this.backlog()) {
@@ -169,23 +199,109 @@ export class Engine {
           this.stepOnce();
         }
       }
-      if (!this.closed && !this.failed && this.db.hasPendingWork()) {
+      if (this.live() && this.db.hasPendingWork()) {
         if (this.db.needsReserve()) await this.replenish();
         this.stepOnce();
+      }
+      if (this.staleStep && this.live()) {
+        this.staleStep = false;
+        await this.remount('stale OPFS handle');
       }
     } catch (e) {
       this.fail(e);
     } finally {
       this.running = false;
     }
-    if (this.queue.length > 0 || (!this.closed && !this.failed && this.db.hasPendingWork())) {
+    if (this.queue.length > 0 || (this.live() && this.db.hasPendingWork())) {
       this.schedule();
     }
   }
 
   backlog() {
-    if (this.closed || this.failed || !this.db.hasPendingWork()) return false;
+    if (!this.live() || this.quotaBlocked || !this.db.hasPendingWork()) return false;
     return true;
+  }
+
+  /**
+   * Closes the database and mounts it again (the Web Lock of this worker is kept). Fails
+   * every queued request when the mount cannot be redone within 10 s.
+   */
+  async remount(why) {
+    try {
+      this.db.close();
+    } catch {
+      // A stale or quota-poisoned database may fail to sync on close; the WAL has what was
+      // acknowledged.
+    }
+    try {
+      this.db.free();
+    } catch {
+      // Already freed.
+    }
+    const deadline = Date.now() + 10000;
+    let delay = 20;
+    for (;;) {
+      try {
+        this.db = await this.reopen();
+        this.closedByQuota = false;
+        this.metrics.remounts++;
+        this.lastRemount = why;
+        return true;
+      } catch (e) {
+        const err = wireError(e);
+        if (Date.now() < deadline && err.code === 'LOCKED') {
+          // The old handles may be released a moment later.
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, 500);
+          continue;
+        }
+        this.failed = err;
+        return false;
+      }
+    }
+  }
+
+  /** Reopens a quota-blocked database for writes once the origin has room again. */
+  async quotaRecover() {
+    let room = true;
+    try {
+      if (typeof navigator !== 'undefined' && navigator.storage && navigator.storage.estimate) {
+        const { usage, quota } = await navigator.storage.estimate();
+        room = quota - usage >= QUOTA_HEADROOM;
+      }
+    } catch {
+      // No estimate: try anyway.
+    }
+    if (!room || !this.reopen) return;
+    this.quotaBlocked = false;
+    await this.remount('quota');
+    if (this.failed && this.failed.code === 'QUOTA') {
+      // Still no room to recover: keep trying on later writes. (The database could not be
+      // reopened, so reads fail with QUOTA too until then.)
+      this.failed = null;
+      this.quotaBlocked = true;
+      this.closedByQuota = true;
+    }
+  }
+
+  /** True while `this.db` is an open database this loop may call. */
+  live() {
+    return !this.closed && !this.failed && !this.closedByQuota;
+  }
+
+  /** Answers `item`, or keeps it for a retry after a remount when the mount went stale. */
+  reply(item, res) {
+    if (res.error) {
+      if (res.error.code === 'QUOTA') {
+        this.metrics.quotaErrors++;
+        if (this.reopen) this.quotaBlocked = true;
+      } else if (this.reopen && !item.retried && !this.db.closed && this.db.stale) {
+        item.retried = true;
+        this.retry.push(item);
+        return;
+      }
+    }
+    item.respond(res);
   }
 
   async replenish() {
@@ -203,8 +319,11 @@ export class Engine {
     try {
       this.db.step();
     } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e;
       // The engine poisons itself on background failures; writes report it from now on.
       this.lastStepError = wireError(e);
+      if (this.lastStepError.code === 'QUOTA' && this.reopen) this.quotaBlocked = true;
+      if (this.reopen && this.db.stale) this.staleStep = true;
     }
     const ms = performance.now() - t0;
     this.metrics.steps++;
@@ -240,17 +359,31 @@ export class Engine {
         respond({ error: { code: 'CLOSED', message: 'database is closed' } });
         continue;
       }
+      if (this.closedByQuota) {
+        if (req.op === 'close') {
+          this.closed = true;
+          if (this.onClosed) queueMicrotask(this.onClosed);
+          respond({ value: undefined });
+        } else {
+          respond({ error: { code: 'QUOTA', message: 'the storage quota is exhausted; the database reopens once space is freed' } });
+        }
+        continue;
+      }
       if (WRITE_OPS.has(req.op)) {
         group.push(item);
         if (req.sync !== false) groupSync = true;
         continue;
       }
       flushGroup();
+      if (req.op === 'stats') {
+        this.stats(item);
+        continue;
+      }
       try {
-        respond({ value: this.handle(req) });
+        this.reply(item, { value: this.handle(req) });
       } catch (e) {
         if (e instanceof WebAssembly.RuntimeError) throw e;
-        respond({ error: wireError(e) });
+        this.reply(item, { error: wireError(e) });
       }
     }
     flushGroup();
@@ -278,7 +411,7 @@ export class Engine {
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) throw e;
       const err = wireError(e);
-      for (const m of members) m.respond({ error: err });
+      for (const m of members) this.reply(m, { error: err });
       return;
     }
     const ms = performance.now() - t0;
@@ -288,9 +421,30 @@ export class Engine {
     if (members.length > this.metrics.maxGroup) this.metrics.maxGroup = members.length;
     members.forEach((m, i) => {
       const r = results[i];
-      m.respond(r == null ? { value: undefined } : { error: wireError(r) });
+      this.reply(m, r == null ? { value: undefined } : { error: wireError(r) });
     });
     if (enc.buf.length > 8 << 20) this.enc = new GroupEncoder();
+  }
+
+  /** `stats`: the engine's counters, this loop's metrics and the origin's storage estimate. */
+  stats(item) {
+    let s;
+    try {
+      s = { ...this.db.stats(), ...this.metrics, queued: this.queue.length, quotaBlocked: this.quotaBlocked };
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e;
+      this.reply(item, { error: wireError(e) });
+      return;
+    }
+    const est = typeof navigator !== 'undefined' && navigator.storage && navigator.storage.estimate ? navigator.storage.estimate() : null;
+    if (!est) {
+      item.respond({ value: s });
+      return;
+    }
+    est.then(
+      ({ usage, quota }) => item.respond({ value: { ...s, estimate: { usage, quota } } }),
+      () => item.respond({ value: s }),
+    );
   }
 
   handle(req) {
@@ -323,8 +477,6 @@ export class Engine {
       case 'flush':
         db.flush();
         return undefined;
-      case 'stats':
-        return { ...db.stats(), ...this.metrics, queued: this.queue.length };
       case 'ping':
         return 'pong';
       case 'close':

@@ -3,7 +3,12 @@
 /** A key or value: bytes, or a string (stored as UTF-8). */
 export type Bytes = Uint8Array | string;
 
-/** Stable error codes (`CairnError.code`). */
+/**
+ * Stable error codes (`CairnError.code`). `QUOTA`: the browser's storage quota is exhausted
+ * (QuotaExceededError); reads keep working and writes resume once space is freed. `EVICTED`:
+ * the browser removed the database's files while it was open (the origin's storage was
+ * cleared). `NO_SPACE`: no free OPFS pool file within `maxOpenFiles`. See README.md for all.
+ */
 export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'KEY_TOO_LARGE'
@@ -13,6 +18,8 @@ export type ErrorCode =
   | 'CORRUPTION'
   | 'IO'
   | 'NO_SPACE'
+  | 'QUOTA'
+  | 'EVICTED'
   | 'POISONED'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
@@ -58,6 +65,12 @@ export interface OpenOptions {
   errorIfExists?: boolean;
   /** Free OPFS pool files kept ready (default 8; raised automatically as the database grows). */
   minFreeFiles?: number;
+  /**
+   * Cap on the OPFS sync access handles this database keeps open (lock file, used and free
+   * pool files; default 128, at least 16): Safari allows about 252 per origin. The pool
+   * never grows beyond it; with every handle in use, creating a file fails with NO_SPACE.
+   */
+  maxOpenFiles?: number;
   /** URL of worker.js when a bundler moves it. */
   workerUrl?: string | URL;
 }
@@ -147,6 +160,18 @@ export interface Stats {
   maxGroup: number;
   replenishes: number;
   queued: number;
+  /** OPFS sync access handles this database holds open now, and the cap on them. */
+  openHandles: number;
+  maxOpenFiles: number;
+  /** The most sync access handles open at once in the owning worker. */
+  peakHandles: number;
+  /** Times the worker mounted the database again (stale handle, quota recovery). */
+  remounts: number;
+  quotaErrors: number;
+  /** True while writes wait for storage space (after a QUOTA error). */
+  quotaBlocked: boolean;
+  /** `navigator.storage.estimate()` of the origin, when available. */
+  estimate?: { usage: number; quota: number };
 }
 
 export class Snapshot {
@@ -159,6 +184,11 @@ export class Cairn {
   /** Opens (creating if missing) the database `name`. */
   static open(name: string, options?: OpenOptions): Promise<Cairn>;
   /** Deletes a database; LOCKED while any tab has it open. */
+  /**
+   * Asks the browser to keep the origin's storage under pressure (`navigator.storage.persist()`,
+   * page only; workers lack it). Resolves to whether storage is persistent.
+   */
+  static persist(): Promise<boolean>;
   static destroy(name: string, options?: { memory?: boolean; workerUrl?: string | URL }): Promise<void>;
   /** 'owner' when this tab's worker owns the files, 'client' when another tab's does. */
   role(): Promise<'owner' | 'client' | 'closed' | 'failed' | 'connecting'>;
@@ -169,6 +199,10 @@ export class Cairn {
   /** Applies all operations atomically. */
   batch(ops: BatchOp[], options?: WriteOptions): Promise<void>;
   snapshot(): Promise<Snapshot>;
+  scan(options: ScanOptions & { keyAsString: true; valueAsString: true }): AsyncIterableIterator<[string, string]>;
+  scan(options: ScanOptions & { keyAsString: true; valueAsString?: false }): AsyncIterableIterator<[string, Uint8Array]>;
+  scan(options: ScanOptions & { keyAsString?: false; valueAsString: true }): AsyncIterableIterator<[Uint8Array, string]>;
+  scan(options?: ScanOptions & { keyAsString?: false; valueAsString?: false }): AsyncIterableIterator<[Uint8Array, Uint8Array]>;
   scan(options?: ScanOptions): AsyncIterableIterator<[Uint8Array | string, Uint8Array | string]>;
   flush(): Promise<void>;
   stats(): Promise<Stats>;

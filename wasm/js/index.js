@@ -25,7 +25,41 @@ export class CairnError extends Error {
 }
 
 function toError(e) {
+  if (e instanceof CairnError) return e;
   return new CairnError(e.code || 'INTERNAL', e.message || String(e));
+}
+
+function wireOf(e) {
+  return { code: e.code || 'INTERNAL', message: e.message || String(e) };
+}
+
+/**
+ * The wasm module, compiled once per page (streaming) and sent to every worker this page
+ * starts, so that each open neither fetches nor compiles it again. null when compiling here
+ * fails (the worker then fetches it itself).
+ */
+let compiled = null;
+function wasmModule() {
+  if (!compiled) {
+    const url = new URL('./cairn_wasm_bg.wasm', import.meta.url);
+    compiled = (typeof WebAssembly.compileStreaming === 'function'
+      ? WebAssembly.compileStreaming(fetch(url))
+      : fetch(url).then((r) => r.arrayBuffer()).then((b) => WebAssembly.compile(b))
+    ).catch(() => null);
+  }
+  return compiled;
+}
+
+/** Open databases of this page, suspended on pagehide and resumed on pageshow. */
+const live = new Set();
+if (typeof addEventListener === 'function' && typeof window !== 'undefined') {
+  addEventListener('pagehide', () => {
+    for (const db of live) db.t.suspend();
+  });
+  addEventListener('pageshow', (ev) => {
+    if (!ev.persisted) return;
+    for (const db of live) db.t.resume();
+  });
 }
 
 function checkKey(x, what) {
@@ -34,20 +68,57 @@ function checkKey(x, what) {
   throw new CairnError('INVALID_ARGUMENT', `${what} must be a Uint8Array or a string, not ${x === null ? 'null' : typeof x}`);
 }
 
-/** Talks to a worker (browser) by postMessage, coalescing all requests of one turn. */
+/**
+ * Talks to a worker (browser) by postMessage, coalescing all requests of one turn.
+ * `makeWorker()` starts a worker; it is called again by `resume()` after `suspend()`.
+ */
 class WorkerTransport {
-  constructor(worker) {
-    this.worker = worker;
+  constructor(makeWorker) {
+    this.makeWorker = makeWorker;
     this.pending = new Map();
     this.nextId = 1;
     this.outbox = [];
     this.fatal = null;
     this.role = null;
     this.waiters = [];
+    this.suspended = false;
+    this.openMsg = null;
+    this.attach(makeWorker());
+  }
+
+  attach(worker) {
+    this.worker = worker;
     worker.onmessage = ({ data: m }) => this.onMessage(m);
     worker.onerror = (ev) => {
       this.failAll({ code: 'INTERNAL', message: `cairn-db worker failed: ${ev.message || 'error'}` });
     };
+  }
+
+  /**
+   * The page is hidden (pagehide; maybe kept in the back/forward cache): stop the worker at
+   * once, which releases the OPFS sync access handles and the Web Lock so that other tabs are
+   * not wedged behind a frozen page. Requests not answered yet are kept and re-sent by
+   * `resume()` (acknowledged writes were synced before their acknowledgement).
+   */
+  suspend() {
+    if (this.suspended || this.fatal || !this.openMsg) return;
+    this.suspended = true;
+    this.worker.terminate();
+  }
+
+  /** The page is shown again: start a new worker, open the database again, re-send. */
+  async resume() {
+    if (!this.suspended || this.fatal) return;
+    this.attach(this.makeWorker());
+    try {
+      await this.control(this.openMsg);
+    } catch (e) {
+      this.failAll(wireOf(e));
+      return;
+    }
+    this.suspended = false;
+    const reqs = [...this.pending].map(([id, p]) => ({ id, req: p.req }));
+    if (reqs.length) this.worker.postMessage({ type: 'reqs', reqs });
   }
 
   onMessage(m) {
@@ -63,6 +134,7 @@ class WorkerTransport {
         break;
       case 'opened':
         this.role = m.role;
+        this.wasmFrom = m.wasmFrom;
         this.waiters.splice(0).forEach((w) => w.resolve(m));
         break;
       case 'open-error':
@@ -85,9 +157,16 @@ class WorkerTransport {
   }
 
   control(msg) {
+    if (msg.type === 'open') this.openMsg = msg;
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });
-      this.worker.postMessage(msg);
+      try {
+        this.worker.postMessage(msg);
+      } catch {
+        // A Module that cannot be sent (another agent cluster): the worker fetches the wasm.
+        const { module, ...rest } = msg;
+        this.worker.postMessage(rest);
+      }
     });
   }
 
@@ -95,12 +174,14 @@ class WorkerTransport {
     if (this.fatal) return Promise.reject(toError(this.fatal));
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, req });
+      if (this.suspended) return; // sent by resume()
       this.outbox.push({ id, req });
       if (this.outbox.length === 1) {
         queueMicrotask(() => {
           const reqs = this.outbox;
           this.outbox = [];
+          if (this.suspended) return; // kept in pending, sent by resume()
           try {
             this.worker.postMessage({ type: 'reqs', reqs });
           } catch (e) {
@@ -200,16 +281,30 @@ export class Cairn {
       }
       return new Cairn(name, new LocalTransport(new Engine(db)));
     }
-    const worker = new Worker(options.workerUrl || new URL('./worker.js', import.meta.url), { type: 'module', name: `cairn-db:${name}` });
-    const t = new WorkerTransport(worker);
+    const url = options.workerUrl || new URL('./worker.js', import.meta.url);
+    const t = new WorkerTransport(() => new Worker(url, { type: 'module', name: `cairn-db:${name}` }));
     const { workerUrl, ...rest } = options;
     try {
-      await t.control({ type: 'open', name, options: rest });
+      await t.control({ type: 'open', name, options: rest, module: await wasmModule() });
     } catch (e) {
-      worker.terminate();
+      t.worker.terminate();
       throw e;
     }
-    return new Cairn(name, t);
+    const db = new Cairn(name, t);
+    live.add(db);
+    return db;
+  }
+
+  /**
+   * Asks the browser to keep this origin's storage (and so its databases) when it runs short
+   * of space: `navigator.storage.persist()`, which must be called from the page (it does not
+   * exist in workers). Resolves to true when storage is persistent. Node: true (files).
+   */
+  static async persist() {
+    if (isNode) return true;
+    if (typeof navigator === 'undefined' || !navigator.storage || typeof navigator.storage.persist !== 'function') return false;
+    if (typeof navigator.storage.persisted === 'function' && (await navigator.storage.persisted())) return true;
+    return navigator.storage.persist();
   }
 
   /** Deletes the database `name` (fails with LOCKED while any tab has it open). */
@@ -223,12 +318,12 @@ export class Cairn {
       }
       return;
     }
-    const worker = new Worker(options.workerUrl || new URL('./worker.js', import.meta.url), { type: 'module' });
-    const t = new WorkerTransport(worker);
+    const url = options.workerUrl || new URL('./worker.js', import.meta.url);
+    const t = new WorkerTransport(() => new Worker(url, { type: 'module' }));
     try {
-      await t.control({ type: 'destroy', name, options: { memory: !!options.memory } });
+      await t.control({ type: 'destroy', name, options: { memory: !!options.memory }, module: await wasmModule() });
     } finally {
-      worker.terminate();
+      t.worker.terminate();
     }
   }
 
@@ -338,12 +433,18 @@ export class Cairn {
 
   /** Closes the database (the owner syncs, closes and hands the lock to the next tab). */
   async close() {
+    if (this.t.suspended) {
+      this.t.terminate();
+      live.delete(this);
+      return;
+    }
     try {
       await this.t.call({ op: 'close' });
     } catch (e) {
       if (!(e instanceof CairnError && e.code === 'CLOSED')) throw e;
     }
     this.t.terminate();
+    live.delete(this);
   }
 }
 

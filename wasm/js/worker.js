@@ -16,7 +16,17 @@ import init, { CairnDb } from './cairn_wasm.js';
 import { Engine, wireError } from './engine.js';
 
 const me = typeof crypto.randomUUID === 'function' ? crypto.randomUUID() : String(Math.random()).slice(2);
-const wasmReady = init();
+// The wasm: instantiated from the WebAssembly.Module the page compiled once and sent with the
+// open/destroy message (no fetch, no compile per open), or fetched here when none came.
+let wasmReady = null;
+let wasmFrom = null;
+function ready(module) {
+  if (!wasmReady) {
+    wasmFrom = module instanceof WebAssembly.Module ? 'module' : 'fetch';
+    wasmReady = wasmFrom === 'module' ? init({ module_or_path: module }) : init();
+  }
+  return wasmReady;
+}
 
 let name = null;
 let options = {};
@@ -63,7 +73,7 @@ function toChan(to, type, item) {
 function opened(extra = {}) {
   if (openResolved) return;
   openResolved = true;
-  postMessage({ type: 'opened', role, ...extra });
+  postMessage({ type: 'opened', role, wasmFrom, ...extra });
 }
 
 function failOpen(error) {
@@ -112,7 +122,7 @@ async function becomeOwner() {
     if (releaseLock) releaseLock();
     return;
   }
-  engine = new Engine(db);
+  engine = new Engine(db, () => CairnDb.open(name, options));
   engine.onClosed = () => {
     role = 'closed';
     if (releaseLock) releaseLock();
@@ -211,7 +221,7 @@ async function open(msg) {
   name = msg.name;
   options = msg.options || {};
   try {
-    await wasmReady;
+    await ready(msg.module);
   } catch (e) {
     failOpen(wireError(e));
     return;
@@ -259,7 +269,7 @@ function closeClient() {
 
 async function destroy(msg) {
   try {
-    await wasmReady;
+    await ready(msg.module);
     if (typeof navigator.locks === 'undefined') {
       await CairnDb.destroy(msg.name, !!(msg.options && msg.options.memory));
     } else {

@@ -15,7 +15,7 @@
 //! `UNSUPPORTED_FORMAT`, `IO`), or `INVALID_ARGUMENT` for bad input from JS.
 
 use crate::opfs::OpfsFile;
-use crate::opfs::{OpfsError, OpfsErrorKind, OpfsVfs};
+use crate::opfs::{OpfsError, OpfsErrorKind, OpfsVfs, EVICTED_PREFIX, QUOTA_PREFIX};
 use cairn_core::batch::WriteBatch;
 use cairn_core::{Db, Direction, Error as CoreError, Options, Snapshot, WritePressure};
 type MemFile = <MemVfs as Vfs>::File;
@@ -50,8 +50,26 @@ fn cairn_error(code: &str, message: &str) -> JsValue {
     err.into()
 }
 
+/// The JS code of an engine error: the engine's own code, except that a failure caused by
+/// the browser's storage quota (directly, or the poisoned state it left) is `QUOTA`, and one
+/// caused by files that vanished under an open database (the browser evicted the origin's
+/// storage) is `EVICTED`.
 fn core_error(e: &CoreError) -> JsValue {
-    cairn_error(e.code(), &e.to_string())
+    let message = e.to_string();
+    let code = match e {
+        CoreError::Io(_) | CoreError::Poisoned(_) if has(&message, QUOTA_PREFIX) => "QUOTA",
+        CoreError::Io(_) | CoreError::Poisoned(_) if has(&message, EVICTED_PREFIX) => "EVICTED",
+        _ => e.code(),
+    };
+    cairn_error(code, &message)
+}
+
+/// Whether `needle` occurs in `hay`. A plain window scan: `str::contains` pulls the two-way
+/// string searcher into the wasm (about 6 KiB gzipped).
+fn has(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 fn invalid(message: &str) -> JsValue {
@@ -62,7 +80,7 @@ fn invalid(message: &str) -> JsValue {
 pub fn opfs_code(kind: OpfsErrorKind) -> &'static str {
     match kind {
         OpfsErrorKind::Locked => "LOCKED",
-        OpfsErrorKind::NoSpace => "NO_SPACE",
+        OpfsErrorKind::NoSpace => "QUOTA",
         OpfsErrorKind::Unavailable => "UNAVAILABLE",
         OpfsErrorKind::CorruptHeader | OpfsErrorKind::DuplicateName => "CORRUPTION",
         OpfsErrorKind::UnsupportedVersion => "UNSUPPORTED_FORMAT",
@@ -484,9 +502,16 @@ impl CairnDb {
             Db::open(AnyVfs::Mem(vfs), opts).map_err(|e| core_error(&e))?
         } else {
             let min_free = opt_usize(&options, "minFreeFiles")?.unwrap_or(DEFAULT_MIN_FREE);
+            let max_handles = opt_usize(&options, "maxOpenFiles")?;
+            if matches!(max_handles, Some(n) if n < 16) {
+                return Err(invalid("option maxOpenFiles must be at least 16"));
+            }
             let vfs = OpfsVfs::mount(&name, min_free)
                 .await
                 .map_err(|e| opfs_error(&e))?;
+            if let Some(n) = max_handles {
+                vfs.set_max_handles(n);
+            }
             open_opfs(vfs, opts).await?
         };
         Ok(CairnDb {
@@ -517,6 +542,17 @@ impl CairnDb {
     #[wasm_bindgen(getter)]
     pub fn closed(&self) -> bool {
         self.inner.is_none()
+    }
+
+    /// True once the browser closed one of the OPFS handles under the open database
+    /// (`InvalidStateError`): the worker must close and reopen it (`engine.js` does, then
+    /// retries the request).
+    #[wasm_bindgen(getter)]
+    pub fn stale(&self) -> bool {
+        match &self.inner {
+            Some(db) => matches!(db.vfs(), AnyVfs::Opfs(v) if v.is_stale()),
+            None => false,
+        }
     }
 
     /// The value of `key` (at snapshot `snapshot` if given), or `undefined`.
@@ -759,13 +795,26 @@ impl CairnDb {
             levels.push(&lo);
         }
         set("levels", levels.into())?;
-        let (storage, free, files) = match inner.vfs() {
-            AnyVfs::Opfs(v) => ("opfs", v.free_count() as u64, v.file_count() as u64),
-            AnyVfs::Mem(v) => ("memory", 0, v.list().map_or(0, |l| l.len() as u64)),
+        let (storage, free, files, handles, max_handles) = match inner.vfs() {
+            AnyVfs::Opfs(v) => (
+                "opfs",
+                v.free_count(),
+                v.file_count(),
+                v.open_handles(),
+                v.max_handles(),
+            ),
+            AnyVfs::Mem(v) => ("memory", 0, v.list().map_or(0, |l| l.len()), 0, 0),
         };
         set("storage", JsValue::from_str(storage))?;
-        set("poolFree", num(free))?;
-        set("files", num(files))?;
+        for (k, v) in [
+            ("poolFree", free),
+            ("files", files),
+            ("openHandles", handles),
+            ("maxOpenFiles", max_handles),
+            ("peakHandles", crate::opfs::peak_handles()),
+        ] {
+            set(k, num(v as u64))?;
+        }
         let poisoned = with_db!(inner, db => db.is_poisoned());
         set("poisoned", JsValue::from_bool(poisoned))?;
         Ok(o.into())

@@ -98,6 +98,8 @@ impl OpfsError {
         let (name, message) = js_error_parts(err);
         let kind = match name.as_str() {
             "NoModificationAllowedError" => OpfsErrorKind::Locked,
+            // WebKit rejects a second createSyncAccessHandle with InvalidStateError.
+            "InvalidStateError" if what == "createSyncAccessHandle" => OpfsErrorKind::Locked,
             "QuotaExceededError" => OpfsErrorKind::NoSpace,
             _ => OpfsErrorKind::Js,
         };
@@ -170,15 +172,69 @@ fn js_error_parts(err: &JsValue) -> (String, String) {
     (String::from("Error"), format!("{err:?}"))
 }
 
-/// A Vfs error from a failed sync-handle call.
-fn vfs_error(what: &str, name: &str, err: &JsValue) -> Error {
+/// The message prefix of a Vfs error caused by the browser's storage quota; the bindings turn
+/// such an error into the JS code `QUOTA`.
+pub const QUOTA_PREFIX: &str = "OPFS quota exceeded: ";
+
+/// The message prefix of a Vfs error caused by a file that vanished under an open handle (the
+/// browser cleared the origin's storage); the bindings turn it into the JS code `EVICTED`.
+pub const EVICTED_PREFIX: &str = "OPFS storage evicted by the browser: ";
+
+/// A Vfs error from a failed sync-handle call. `stale` is the mount's flag, set when the
+/// browser closed the handle under us (`InvalidStateError`): the mount must be redone.
+fn vfs_error(what: &str, name: &str, err: &JsValue, stale: &Cell<bool>) -> Error {
     let (js_name, message) = js_error_parts(err);
-    let kind = match js_name.as_str() {
-        "QuotaExceededError" => ErrorKind::NoSpace,
-        _ => ErrorKind::Io,
-    };
-    Error::new(kind, format!("{what} {name}: {js_name}: {message}"))
+    match js_name.as_str() {
+        "QuotaExceededError" => Error::new(
+            ErrorKind::NoSpace,
+            format!("{QUOTA_PREFIX}{what} {name}: {js_name}: {message}"),
+        ),
+        "NotFoundError" => Error::new(
+            ErrorKind::NotFound,
+            format!("{EVICTED_PREFIX}{what} {name}: {js_name}: {message}"),
+        ),
+        "InvalidStateError" => {
+            stale.set(true);
+            Error::new(
+                ErrorKind::Io,
+                format!("{what} {name}: stale OPFS handle (closed by the browser): {message}"),
+            )
+        }
+        _ => Error::new(
+            ErrorKind::Io,
+            format!("{what} {name}: {js_name}: {message}"),
+        ),
+    }
 }
+
+thread_local! {
+    /// Sync access handles open in this worker (all mounts), and the most ever open at once.
+    /// Safari allows about 252 per origin; see [`DEFAULT_MAX_HANDLES`].
+    static HANDLES: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Sync access handles open in this worker now, over all mounts.
+pub fn open_handles() -> usize {
+    HANDLES.with(|h| h.get().0)
+}
+
+/// The most sync access handles open at once in this worker since it started.
+pub fn peak_handles() -> usize {
+    HANDLES.with(|h| h.get().1)
+}
+
+fn count_handle(opened: bool) {
+    HANDLES.with(|h| {
+        let (n, peak) = h.get();
+        let n = if opened { n + 1 } else { n.saturating_sub(1) };
+        h.set((n, peak.max(n)));
+    });
+}
+
+/// Default cap on the sync access handles one mount keeps open (the lock file, every used
+/// and every free pool file): well under Safari's ~252 per origin, leaving room for a second
+/// database or another library in the same origin.
+pub const DEFAULT_MAX_HANDLES: usize = 128;
 
 /// Awaits a promise, converting a rejection.
 async fn settle(
@@ -259,7 +315,18 @@ async fn open_sync_handle(
         Some(name),
     )
     .await?;
-    cast(handle, "createSyncAccessHandle", Some(name))
+    let handle: FileSystemSyncAccessHandle = match handle.dyn_into() {
+        Ok(h) => h,
+        Err(_) => {
+            return Err(OpfsError::new(
+                OpfsErrorKind::Unavailable,
+                Some(name),
+                "createSyncAccessHandle returned an unexpected type",
+            ))
+        }
+    };
+    count_handle(true);
+    Ok(handle)
 }
 
 /// The names of the entries of `dir`.
@@ -309,11 +376,37 @@ struct Slot {
     /// The OPFS name, `p-NNNN`.
     pool_name: String,
     handle: FileSystemSyncAccessHandle,
+    /// The mount's counters and stale-handle flag.
+    mount: Rc<MountInfo>,
+}
+
+/// Per-mount bookkeeping shared by every slot of the mount.
+#[derive(Default)]
+struct MountInfo {
+    /// Set when a handle call failed with `InvalidStateError` (see [`OpfsVfs::is_stale`]).
+    stale: Cell<bool>,
+    /// Sync access handles of this mount that are open (lock file included).
+    handles: Cell<usize>,
+}
+
+impl Slot {
+    fn new(pool_name: String, handle: FileSystemSyncAccessHandle, mount: &Rc<MountInfo>) -> Slot {
+        mount.handles.set(mount.handles.get() + 1);
+        Slot {
+            pool_name,
+            handle,
+            mount: mount.clone(),
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.handle.close();
+        count_handle(false);
+        self.mount
+            .handles
+            .set(self.mount.handles.get().saturating_sub(1));
     }
 }
 
@@ -348,11 +441,11 @@ impl Slot {
         // Drop stale data first so that the logical file starts empty.
         self.handle
             .truncate_with_f64(0.0)
-            .map_err(|e| vfs_error("truncate pool file", &self.pool_name, &e))?;
+            .map_err(|e| vfs_error("truncate pool file", &self.pool_name, &e, &self.mount.stale))?;
         self.write_all(0, &block)?;
         self.handle
             .flush()
-            .map_err(|e| vfs_error("flush header of", &self.pool_name, &e))
+            .map_err(|e| vfs_error("flush header of", &self.pool_name, &e, &self.mount.stale))
     }
 
     /// Zeroes the header fields and flushes: the pool file is free from now on (even after a
@@ -361,7 +454,7 @@ impl Slot {
         self.write_all(0, &[0u8; FIELDS_LEN])?;
         self.handle
             .flush()
-            .map_err(|e| vfs_error("flush header of", &self.pool_name, &e))
+            .map_err(|e| vfs_error("flush header of", &self.pool_name, &e, &self.mount.stale))
     }
 
     /// Truncates a free pool file to nothing (best effort: a free file may hold stale data).
@@ -371,11 +464,18 @@ impl Slot {
         }
     }
 
+    /// Writes all of `data` at `offset`. The bytes are first copied into a JS-owned buffer of
+    /// exactly their size: a view of wasm memory is never passed to `write()` (WebKit has
+    /// written the view's whole backing buffer, i.e. the wasm heap, instead of the view).
     fn write_all(&self, offset: u64, data: &[u8]) -> Result<()> {
+        let len = u32::try_from(data.len())
+            .map_err(|_| Error::new(ErrorKind::NoSpace, "write larger than 4 GiB"))?;
+        let copy = js_sys::Uint8Array::new_with_length(len);
+        copy.copy_from(data);
         let written = self
             .handle
-            .write_with_u8_array_and_options(data, &at(offset))
-            .map_err(|e| vfs_error("write", &self.pool_name, &e))?;
+            .write_with_js_u8_array_and_options(&copy, &at(offset))
+            .map_err(|e| vfs_error("write", &self.pool_name, &e, &self.mount.stale))?;
         if written as usize != data.len() {
             return Err(Error::new(
                 ErrorKind::NoSpace,
@@ -430,6 +530,9 @@ struct Shared {
     dir: FileSystemDirectoryHandle,
     /// Held for the life of the mount: the cross-tab lock even when the pool is empty.
     _lock: Slot,
+    info: Rc<MountInfo>,
+    /// Cap on this mount's open handles (see [`OpfsVfs::set_max_handles`]).
+    max_handles: Cell<usize>,
     low_water: Cell<usize>,
     state: RefCell<State>,
 }
@@ -498,10 +601,12 @@ impl OpfsVfs {
         let root = opfs_root().await?;
         let dir = open_dir(&root, dir_name, true).await?;
         // The lock file first: a concurrent mount is reported before any pool file is read.
-        let lock = Slot {
-            pool_name: String::from(LOCK_FILE),
-            handle: open_sync_handle(&dir, LOCK_FILE, true).await?,
-        };
+        let info = Rc::new(MountInfo::default());
+        let lock = Slot::new(
+            String::from(LOCK_FILE),
+            open_sync_handle(&dir, LOCK_FILE, true).await?,
+            &info,
+        );
         let mut indexes: Vec<u32> = entry_names(&dir)
             .await?
             .iter()
@@ -515,7 +620,7 @@ impl OpfsVfs {
         for index in indexes {
             let pool_name = pool_name(index);
             let handle = open_sync_handle(&dir, &pool_name, false).await?;
-            let slot = Rc::new(Slot { pool_name, handle });
+            let slot = Rc::new(Slot::new(pool_name, handle, &info));
             let fields = slot.read_fields()?;
             match header::decode(&fields) {
                 Ok(Decoded::Free) => free.push(slot),
@@ -539,6 +644,8 @@ impl OpfsVfs {
                 dir_name: String::from(dir_name),
                 dir,
                 _lock: lock,
+                info,
+                max_handles: Cell::new(DEFAULT_MAX_HANDLES),
                 low_water: Cell::new(min_free),
                 state: RefCell::new(State {
                     files: BTreeMap::new(),
@@ -575,14 +682,16 @@ impl OpfsVfs {
         Ok(vfs)
     }
 
-    /// Makes sure at least `n` pool files are free, creating new ones as needed. Returns how
-    /// many were created. Call it between requests (it is the only way the pool grows).
+    /// Makes sure at least `n` pool files are free, creating new ones as needed, but never
+    /// beyond the handle cap ([`OpfsVfs::max_handles`]): with the cap reached it stops early
+    /// and `create` fails with `NoSpace` once the free files are used up. Returns how many
+    /// were created. Call it between requests (it is the only way the pool grows).
     pub async fn reserve(&self, n: usize) -> Result<usize, OpfsError> {
         let mut created = 0;
         loop {
             let index = {
                 let mut state = self.shared.state.borrow_mut();
-                if state.free.len() >= n {
+                if state.free.len() >= n || self.open_handles() >= self.max_handles() {
                     return Ok(created);
                 }
                 let index = state.next_index;
@@ -593,7 +702,7 @@ impl OpfsVfs {
             };
             let pool_name = pool_name(index);
             let handle = open_sync_handle(&self.shared.dir, &pool_name, true).await?;
-            let slot = Rc::new(Slot { pool_name, handle });
+            let slot = Rc::new(Slot::new(pool_name, handle, &self.shared.info));
             // A new file is empty, which reads as a free header; make sure of it.
             let fields = slot.read_fields()?;
             if header::decode(&fields) != Ok(Decoded::Free) {
@@ -613,10 +722,35 @@ impl OpfsVfs {
         self.reserve(self.low_water()).await
     }
 
-    /// True when fewer than [`OpfsVfs::low_water`] pool files are free: time to call
-    /// [`OpfsVfs::replenish`].
+    /// True when fewer than [`OpfsVfs::low_water`] pool files are free and the handle cap
+    /// leaves room for more: time to call [`OpfsVfs::replenish`].
     pub fn needs_reserve(&self) -> bool {
-        self.free_count() < self.low_water()
+        self.free_count() < self.low_water() && self.open_handles() < self.max_handles()
+    }
+
+    /// Sync access handles this mount holds open now: the lock file, every used and free pool
+    /// file, and removed files still open. Never more than [`OpfsVfs::max_handles`] (plus
+    /// what was already on disk at mount time).
+    pub fn open_handles(&self) -> usize {
+        self.shared.info.handles.get()
+    }
+
+    /// The cap on [`OpfsVfs::open_handles`] that [`OpfsVfs::reserve`] respects; default
+    /// [`DEFAULT_MAX_HANDLES`].
+    pub fn max_handles(&self) -> usize {
+        self.shared.max_handles.get()
+    }
+
+    /// Sets the handle cap (at least 2: the lock file and one pool file).
+    pub fn set_max_handles(&self, n: usize) {
+        self.shared.max_handles.set(n.max(2));
+    }
+
+    /// True once a handle call failed with `InvalidStateError`: the browser closed a sync
+    /// access handle of this mount (Safari does so on some lifecycle events), and every
+    /// operation may fail from now on. Drop this mount and mount again.
+    pub fn is_stale(&self) -> bool {
+        self.shared.info.stale.get()
     }
 
     /// The low-water mark (initially `min_free` from [`OpfsVfs::mount`]).
@@ -808,7 +942,7 @@ impl OpfsFile {
     }
 
     fn err(&self, what: &str, e: &JsValue) -> Error {
-        vfs_error(what, &self.node.name, e)
+        vfs_error(what, &self.node.name, e, &self.node.slot.mount.stale)
     }
 }
 

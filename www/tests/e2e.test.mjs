@@ -1,30 +1,24 @@
-// End-to-end tests of the cairn-db package in real Chromium (Debian's /usr/bin/chromium driven
-// by playwright-core), on OPFS with a persistent profile.
+// End-to-end tests of the cairn-db package in a real browser on OPFS with a persistent
+// profile: Chromium (Debian's /usr/bin/chromium, playwright-core) or Firefox ESR (Debian's
+// firefox-esr, puppeteer-core over WebDriver BiDi); see browsers.mjs.
 //
 //   node --test --test-concurrency=1 www/tests/     (after wasm/build.sh; .ci/test-e2e.sh does it all)
+//   CAIRN_BROWSER=firefox node --test www/tests/e2e.test.mjs
 //
 // CAIRN_BASE_URL: a running www/server.mjs (default: the tests start their own);
-// CHROMIUM: the browser binary (default /usr/bin/chromium); CAIRN_E2E_VERBOSE=1 prints page logs.
+// CAIRN_BROWSER: chromium (default) or firefox; CHROMIUM / FIREFOX: the browser binary;
+// CAIRN_E2E_VERBOSE=1 prints page logs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { ENGINE, launch } from './browsers.mjs';
 import { startServer } from '../server.mjs';
-
-const ARGS = [
-  '--no-sandbox',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
 
 let server;
 let base;
-let ctx;
+let browser;
 let profile;
 const results = {};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -41,16 +35,13 @@ before(async () => {
     base = `http://127.0.0.1:${server.address().port}`;
   }
   base = base.replace(/\/$/, '');
-  profile = await mkdtemp(join(process.env.TMPDIR || tmpdir(), 'cairn-e2e-profile-'));
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ARGS,
-  });
+  profile = await mkdtemp(join(process.env.TMPDIR || tmpdir(), `cairn-e2e-${ENGINE}-`));
+  browser = await launch(profile);
+  report('browser', { engine: browser.engine, version: browser.version });
 });
 
 after(async () => {
-  if (ctx) await ctx.close().catch(() => {});
+  if (browser) await browser.close().catch(() => {});
   if (server) server.close();
   if (profile) await rm(profile, { recursive: true, force: true });
   if (process.env.CAIRN_E2E_RESULTS) {
@@ -59,7 +50,7 @@ after(async () => {
 });
 
 async function newPage() {
-  const page = await ctx.newPage();
+  const page = await browser.newPage();
   page.on('console', (m) => {
     if (process.env.CAIRN_E2E_VERBOSE) console.log(`[page] ${m.text()}`);
   });
@@ -157,12 +148,17 @@ test('100k keys written with group commit are all there after a page reload', as
   await page.close();
 });
 
-for (const how of ['page.close()', 'CDP Page.crash']) {
-  test(`every acknowledged synced write survives ${how} in the middle of a write stream`, async () => {
-    const name = how.startsWith('page') ? 'e2e-close' : 'e2e-crash';
+for (const how of ['page.close()', 'a renderer crash']) {
+  const crash = !how.startsWith('page');
+  test(`every acknowledged synced write survives ${how} in the middle of a write stream`, async (t) => {
+    if (crash && !browser.crashSupported) {
+      t.skip(`${ENGINE}: the driver cannot crash a tab`);
+      return;
+    }
+    const name = crash ? 'e2e-crash' : 'e2e-close';
     const page = await newPage();
-    // Attach CDP before the write stream starts: attaching to a busy renderer can stall.
-    const cdp = how.startsWith('page') ? null : await ctx.newCDPSession(page);
+    // Chromium: CDP Page.crash; Firefox: SIGKILL of the content process (browsers.mjs).
+    const doCrash = crash ? await browser.prepareCrash(page) : null;
     await openIn(page, name, { fresh: true, options: { writeBufferSize: 256 << 10 } });
     await page.evaluate(() => {
       const db = window.db;
@@ -191,15 +187,8 @@ for (const how of ['page.close()', 'CDP Page.crash']) {
     }
     await poll();
     assert.ok(acked.length > 0, 'some writes were acknowledged');
-    if (how.startsWith('page')) {
-      await page.close();
-    } else {
-      const crashed = page.waitForEvent('crash', { timeout: 15000 });
-      // The renderer dies before it can answer: do not await the command itself.
-      cdp.send('Page.crash').catch(() => {});
-      await crashed;
-      await page.close().catch(() => {});
-    }
+    if (crash) await doCrash();
+    else await page.close();
     const ackedNow = [...acked];
     const page2 = await newPage();
     await openIn(page2, name);
@@ -210,7 +199,7 @@ for (const how of ['page.close()', 'CDP Page.crash']) {
     assert.deepEqual(lost, [], 'no acknowledged write is lost');
     // Recovery yields a prefix of the writes in submission order: no holes.
     present.forEach((v, i) => assert.equal(v, i, 'recovered keys are a prefix of the stream'));
-    report(`crash_${how.startsWith('page') ? 'close' : 'crash'}`, {
+    report(`crash_${crash ? 'crash' : 'close'}`, {
       acknowledged: ackedNow.length,
       recovered: present.length,
     });
@@ -574,5 +563,243 @@ test('throughput on OPFS (measurement, not an assertion)', async () => {
     return out;
   });
   report('throughput', m);
+  await page.close();
+});
+
+/** Sends a fault message to window.db's worker (fault-worker.js) and returns its answer. */
+async function fault(page, op) {
+  return page.evaluate(
+    (op) =>
+      new Promise((resolve) => {
+        const w = window.db.t.worker;
+        const on = ({ data: m }) => {
+          if (m && m.type === 'fault-ack') {
+            w.removeEventListener('message', on);
+            resolve(m);
+          }
+        };
+        w.addEventListener('message', on);
+        w.postMessage({ type: 'fault', op });
+      }),
+    op,
+  );
+}
+
+const FAULT_WORKER = '/www/tests/fault-worker.js';
+
+test('OPFS writes never get a view of wasm memory; a stale handle (InvalidStateError) is remounted and the request retried', async () => {
+  const page = await newPage();
+  await openIn(page, 'e2e-stale', { fresh: true, options: { workerUrl: FAULT_WORKER, writeBufferSize: 64 << 10 } });
+  await page.evaluate(() => Promise.all(Array.from({ length: 500 }, (_, i) => window.db.put(`s${String(i).padStart(4, '0')}`, `v${i}-${'q'.repeat(200)}`))));
+  const closed = await fault(page, 'close-handles');
+  assert.ok(closed.closed > 2, `the fault worker closed the handles (${closed.closed})`);
+  // Every request after this meets a closed handle first.
+  const r = await page.evaluate(async () => {
+    const db = window.db;
+    await Promise.all(Array.from({ length: 500 }, (_, i) => db.put(`t${String(i).padStart(4, '0')}`, `w${i}`)));
+    const got = await db.get('s0007', { asString: true });
+    const stats = await db.stats();
+    let n = 0;
+    for await (const _ of db.scan()) n++;
+    return { got, n, remounts: stats.remounts };
+  });
+  assert.equal(r.got, `v7-${'q'.repeat(200)}`);
+  assert.equal(r.n, 1000);
+  assert.ok(r.remounts >= 1, 'the worker mounted the database again');
+  const counts = await fault(page, 'count');
+  assert.ok(counts.writes > 5, `writes were observed (${counts.writes})`);
+  assert.equal(counts.viewWrites, 0, 'no write was given a view of a larger buffer');
+  report('stale_handle', { remounts: r.remounts, writes: counts.writes, viewWrites: counts.viewWrites });
+  await page.evaluate(() => window.db.close());
+  await page.reload();
+  await page.waitForFunction(() => window.harnessReady === true);
+  await openIn(page, 'e2e-stale');
+  assert.equal((await allKeys(page)).length, 1000);
+  await page.evaluate(() => window.db.close());
+  await page.close();
+});
+
+test('open waits for a previous owner that still holds a sync access handle, then mounts', async () => {
+  const page = await newPage();
+  await openIn(page, 'e2e-held', { fresh: true });
+  await page.evaluate(() => window.db.put('k', 'v'));
+  await page.evaluate(() => window.db.close());
+  const r = await page.evaluate(async () => {
+    // A worker that is not cairn-db holds the database's lock file (as a previous owner
+    // that has not let go yet would), and lets go after 1.5 s.
+    const src = `
+      const root = await navigator.storage.getDirectory();
+      const dir = await root.getDirectoryHandle('e2e-held');
+      const f = await dir.getFileHandle('lock');
+      const h = await f.createSyncAccessHandle();
+      postMessage('held');
+      setTimeout(() => { h.close(); postMessage('released'); }, 1500);`;
+    const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
+    await new Promise((res) => (w.onmessage = ({ data }) => data === 'held' && res()));
+    const t0 = performance.now();
+    const db = await window.cairn.Cairn.open('e2e-held');
+    const ms = performance.now() - t0;
+    const v = await db.get('k', { asString: true });
+    await db.close();
+    w.terminate();
+    return { ms, v };
+  });
+  assert.equal(r.v, 'v');
+  assert.ok(r.ms >= 1000, `open waited for the holder (${Math.round(r.ms)} ms)`);
+  report('open_after_held_handle', { ms: Math.round(r.ms) });
+  await page.close();
+});
+
+test('pagehide releases the files and the Web Lock to another tab; pageshow reconnects', async () => {
+  const a = await newPage();
+  const b = await newPage();
+  assert.equal(await openIn(a, 'e2e-pagehide', { fresh: true }), 'owner');
+  assert.equal(await openIn(b, 'e2e-pagehide'), 'client');
+  await a.evaluate(() => window.db.put('from-a', '1'));
+  await a.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
+  // Tab b takes over at once (a frozen tab a would otherwise keep every other tab waiting).
+  const t0 = Date.now();
+  await b.evaluate(() => window.db.put('from-b', '2'));
+  const takeoverMs = Date.now() - t0;
+  assert.equal(await b.evaluate(() => window.db.role()), 'owner');
+  assert.equal(await b.evaluate(() => window.db.get('from-a', { asString: true })), '1');
+  // A request made while hidden waits; pageshow starts a new worker and sends it.
+  const late = a.evaluate(() => window.db.put('from-a-hidden', '3'));
+  await a.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
+  await late;
+  assert.equal(await a.evaluate(() => window.db.role()), 'client');
+  assert.equal(await a.evaluate(() => window.db.get('from-b', { asString: true })), '2');
+  assert.equal(await b.evaluate(() => window.db.get('from-a-hidden', { asString: true })), '3');
+  report('pagehide_takeover', { ms: takeoverMs });
+  await a.evaluate(() => window.db.close());
+  await b.evaluate(() => window.db.close());
+  await a.close();
+  await b.close();
+});
+
+test('the number of open sync access handles stays under maxOpenFiles through a long fill with compaction', async () => {
+  const page = await newPage();
+  const options = { maxOpenFiles: 18, writeBufferSize: 64 << 10, targetTableSize: 64 << 10 };
+  await openIn(page, 'e2e-handles', { fresh: true, options });
+  const r = await page.evaluate(async () => {
+    const db = window.db;
+    let maxOpen = 0;
+    const val = 'h'.repeat(300);
+    for (let c = 0; c < 40; c++) {
+      await Promise.all(Array.from({ length: 200 }, (_, j) => db.put(`h${String((c * 7919 + j * 104729) % 8000).padStart(5, '0')}-${j}`, val)));
+      const s = await db.stats();
+      maxOpen = Math.max(maxOpen, s.openHandles);
+    }
+    await new Promise((res) => setTimeout(res, 1000));
+    const s = await db.stats();
+    let n = 0;
+    for await (const _ of db.scan()) n++;
+    return { maxOpen, peak: s.peakHandles, cap: s.maxOpenFiles, files: s.files, compactions: s.compactions, n };
+  });
+  assert.ok(r.compactions > 0, 'the fill compacted');
+  assert.equal(r.cap, 18);
+  assert.ok(r.peak <= 18, `peak open handles ${r.peak} <= 18`);
+  assert.equal(r.n, 8000);
+  report('handle_bound', r);
+  await page.evaluate(() => window.db.close());
+  await page.close();
+});
+
+test('Cairn.persist() from the page and estimate() in stats()', async () => {
+  const page = await newPage();
+  await openIn(page, 'e2e-persist', { fresh: true });
+  const r = await page.evaluate(async () => {
+    const persisted = await window.cairn.Cairn.persist();
+    const s = await window.db.stats();
+    await window.db.close();
+    return { persisted: typeof persisted, estimate: s.estimate };
+  });
+  assert.equal(r.persisted, 'boolean');
+  assert.ok(r.estimate && r.estimate.quota > 0 && r.estimate.usage >= 0, JSON.stringify(r.estimate));
+  await page.close();
+});
+
+test('a full quota is one QUOTA error; reads keep working; writes resume once there is room, nothing acknowledged lost', async (t) => {
+  if (!browser.cdp) {
+    t.skip(`${ENGINE}: no DevTools protocol to set a small quota`);
+    return;
+  }
+  const page = await newPage();
+  await openIn(page, 'e2e-quota', { fresh: true, options: { writeBufferSize: 256 << 10 } });
+  const cdp = await browser.cdp(page);
+  const origin = new URL(base).origin;
+  const { usage } = await page.evaluate(() => navigator.storage.estimate());
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + (4 << 20) });
+  const r = await page.evaluate(async () => {
+    const db = window.db;
+    const acked = [];
+    let error = null;
+    const val = 'Q'.repeat(1000);
+    for (let c = 0; c < 200 && !error; c++) {
+      const res = await Promise.allSettled(Array.from({ length: 100 }, (_, j) => db.put(`q${String(c * 100 + j).padStart(6, '0')}`, val).then(() => c * 100 + j)));
+      for (const x of res) {
+        if (x.status === 'fulfilled') acked.push(x.value);
+        else error = error || { code: x.reason.code, name: x.reason.name };
+      }
+    }
+    // Reads still work.
+    let readable = 0;
+    for (const i of acked.slice(0, 200)) if ((await db.get(`q${String(i).padStart(6, '0')}`)) !== undefined) readable++;
+    const again = await db.put('more', 'x').then(() => 'ok', (e) => e.code);
+    return { acked, error, readable, again };
+  });
+  assert.ok(r.error, 'writes hit the quota');
+  assert.deepEqual(r.error, { code: 'QUOTA', name: 'CairnError' });
+  // A small write right after may succeed (the reopened database wrote a fresh WAL in the
+  // space the failed table write had not used) or fail with QUOTA again; both are fine.
+  assert.ok(['ok', 'QUOTA'].includes(r.again), r.again);
+  assert.equal(r.readable, Math.min(200, r.acked.length));
+  // Space is freed (here: a larger quota); the next write reopens and succeeds.
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + (200 << 20) });
+  const after = await page.evaluate(() => window.db.put('after', 'y').then(() => 'ok', (e) => `${e.code}: ${e.message}`));
+  assert.equal(after, 'ok');
+  await page.evaluate(() => window.db.close());
+  await page.reload();
+  await page.waitForFunction(() => window.harnessReady === true);
+  await openIn(page, 'e2e-quota');
+  const present = new Set(await allKeys(page));
+  const lost = r.acked.filter((i) => !present.has(`q${String(i).padStart(6, '0')}`));
+  assert.deepEqual(lost, [], 'no acknowledged write is lost');
+  assert.ok(present.has('after'));
+  report('quota', { acknowledged: r.acked.length, error: r.error.code, writeRightAfter: r.again });
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+  await page.evaluate(() => window.db.close());
+  await page.close();
+});
+
+test('the no-bundler example (import map, files beside index.js) works and persists', async () => {
+  const page = await browser.newPage();
+  const visit = async () => {
+    await page.goto(`${base}/www/examples/no-bundler/index.html`);
+    await page.waitForFunction(() => window.exampleResult !== undefined);
+    return page.evaluate(() => window.exampleResult);
+  };
+  const first = await visit();
+  assert.equal(first.error, undefined, first.error);
+  const second = await visit();
+  assert.equal(second.visits, first.visits + 1);
+  assert.deepEqual(second.keys, ['visits']);
+  await page.close();
+});
+
+test('every open reuses the wasm module the page compiled once', async () => {
+  const page = await newPage();
+  const from = await page.evaluate(async () => {
+    const { Cairn } = window.cairn;
+    const out = [];
+    for (const n of ['e2e-mod-a', 'e2e-mod-b', 'e2e-mod-a']) {
+      const db = await Cairn.open(n);
+      await db.put('k', 'v');
+      out.push(db.t.wasmFrom);
+      await db.close();
+    }
+    return out;
+  });
+  assert.deepEqual(from, ['module', 'module', 'module']);
   await page.close();
 });

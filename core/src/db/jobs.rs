@@ -14,7 +14,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use cairn_vfs::{current, Vfs};
+use cairn_vfs::{current, File, Vfs};
 
 /// Identifies a picked job to [`Db::install`]. Every picked job must be installed, with its
 /// output or its error, so that its reservations are released.
@@ -77,7 +77,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// Picks the next background job, if any, and reserves its inputs. The caller runs it
     /// (anywhere, without the `Db`) and hands the result to [`Db::install`].
     pub fn pick_job(&mut self) -> Option<Job<V>> {
-        if self.closed || self.poisoned.is_some() {
+        if !self.background_allowed() {
             return None;
         }
         if !self.flush_running {
@@ -143,7 +143,7 @@ impl<V: Vfs + Clone> Db<V> {
 
     /// True when background work is waiting to be picked.
     pub fn has_pending_work(&self) -> bool {
-        if self.closed || self.poisoned.is_some() {
+        if !self.background_allowed() {
             return false; // pick_job hands out nothing
         }
         (!self.imm.is_empty() && !self.flush_running)
@@ -246,26 +246,79 @@ impl<V: Vfs + Clone> Db<V> {
             .version
             .apply(edit)
             .map_err(|e| Error::InvalidArgument(format!("bad version edit: {}", e.0)))?;
-        if self.manifest.size() >= self.opts.max_manifest_size {
+        let Some((manifest, current)) = self.manifest.as_mut() else {
+            return Err(Error::ReadOnly(String::from("no manifest writer")));
+        };
+        if manifest.size() >= self.opts.max_manifest_size {
             let number = self.files.allocate();
             let mut snapshot = v.snapshot_edit();
             snapshot.log_number = Some(edit.log_number.unwrap_or(self.log_number));
             snapshot.next_file_number = Some(self.files.peek());
             snapshot.last_sequence = Some(edit.last_sequence.unwrap_or(self.flushed_seq));
             let writer = ManifestWriter::create(&self.vfs, number, &snapshot)?;
-            self.current = current::switch(&self.vfs, &self.current, number)?;
-            self.manifest = writer;
+            *current = current::switch(&self.vfs, current, number)?;
+            *manifest = writer;
         } else {
-            self.manifest.append(edit)?;
+            manifest.append(edit)?;
         }
         self.version = Arc::new(v);
         Ok(())
     }
 
+    /// True when the content of obsolete-looking file `name` proves this engine wrote it (or
+    /// this open created it): a WAL or manifest starting with its magic number (or cut short
+    /// inside it, as a crash while creating it leaves it), a table ending with its footer
+    /// magic, an empty file. Anything else named like an engine file is someone else's, and is
+    /// left alone.
+    fn provably_ours(&self, name: &str, kind: FileKind) -> Result<bool> {
+        if kind.number().is_some_and(|n| n >= self.first_own_file) {
+            return Ok(true);
+        }
+        let file = match self.vfs.open_read(name) {
+            Ok(f) => f,
+            Err(e) if e.kind() == cairn_vfs::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let len = file.len()?;
+        let mut magic = [0u8; 8];
+        let prefix_of = |want: &[u8; 8]| -> Result<bool> {
+            // A file cut short while being created: empty or a prefix of the magic number.
+            let mut head = [0u8; 8];
+            let n = len as usize;
+            file.read_exact_at(0, &mut head[..n])?;
+            Ok(head[..n] == want[..n])
+        };
+        Ok(match kind {
+            FileKind::Wal(_) if len < 8 => prefix_of(crate::wal::MAGIC)?,
+            FileKind::Manifest(_) if len < 8 => prefix_of(crate::manifest::MAGIC)?,
+            FileKind::Table(_) if len == 0 => true,
+            FileKind::Wal(_) | FileKind::Manifest(_) if len >= 8 => {
+                file.read_exact_at(0, &mut magic)?;
+                let want = if matches!(kind, FileKind::Wal(_)) {
+                    crate::wal::MAGIC
+                } else {
+                    crate::manifest::MAGIC
+                };
+                &magic == want
+            }
+            FileKind::Table(_) if len >= crate::table::format::FOOTER_LEN as u64 => {
+                file.read_exact_at(len - 8, &mut magic)?;
+                magic == crate::table::format::TABLE_MAGIC
+            }
+            _ => false,
+        })
+    }
+
     /// Removes WALs below the log number, tables in no version and not possibly being written
-    /// by a running job, and manifests other than the current one. Only called after the
-    /// edits that made them obsolete are durable. Returns how many files were removed.
+    /// by a running job, and manifests other than the current one — each only when
+    /// [`Db::provably_ours`] holds; the others are listed in `Recovered::unknown_files`. Only
+    /// called after the edits that made them obsolete are durable. Returns how many files
+    /// were removed.
     pub(super) fn remove_obsolete_files(&mut self) -> Result<u64> {
+        let Some(wal_number) = self.wal.as_ref().map(|w| w.number()) else {
+            return Ok(0); // read-only
+        };
+        let manifest_number = self.manifest.as_ref().map_or(0, |(m, _)| m.number());
         let live: BTreeSet<u64> = self.version.all_tables().map(|(_, t)| t.number).collect();
         let min_running = self
             .running
@@ -275,14 +328,21 @@ impl<V: Vfs + Clone> Db<V> {
             .unwrap_or(u64::MAX);
         let mut removed = 0u64;
         for name in self.vfs.list()? {
-            let obsolete = match filename::parse(&name) {
-                FileKind::Wal(n) => n < self.log_number && n != self.wal.number(),
+            let kind = filename::parse(&name);
+            let obsolete = match kind {
+                FileKind::Wal(n) => n < self.log_number && n != wal_number,
                 FileKind::Table(n) => !live.contains(&n) && n < min_running,
-                FileKind::Manifest(n) => n != self.manifest.number(),
+                FileKind::Manifest(n) => n != manifest_number,
                 FileKind::Current | FileKind::Other => false,
             };
+            if obsolete && !self.provably_ours(&name, kind)? {
+                if !self.recovered.unknown_files.contains(&name) {
+                    self.recovered.unknown_files.push(name);
+                }
+                continue;
+            }
             if obsolete {
-                if let FileKind::Table(n) = filename::parse(&name) {
+                if let FileKind::Table(n) = kind {
                     self.table_cache.evict(n);
                 }
                 self.vfs.remove(&name)?;
@@ -332,7 +392,7 @@ impl<V: Vfs + Clone> Db<V> {
         end: Option<&[u8]>,
         from_level: usize,
     ) -> Option<Job<V>> {
-        if self.closed || self.poisoned.is_some() {
+        if !self.background_allowed() {
             return None;
         }
         let picked = compaction::pick_manual(

@@ -72,11 +72,12 @@ pub struct Db<V: Vfs + Clone> {
     block_cache: Arc<BlockCache>,
     mem: Memtable,
     mem_first_wal: u64,
-    wal: WalWriter<V::File>,
+    /// The WAL new writes go to; `None` when open read-only.
+    wal: Option<WalWriter<V::File>>,
     imm: VecDeque<Arc<Frozen>>,
     version: Arc<Version>,
-    manifest: ManifestWriter<V::File>,
-    current: current::Current,
+    /// The manifest and the current pointer; `None` when open read-only.
+    manifest: Option<(ManifestWriter<V::File>, current::Current)>,
     log_number: u64,
     files: FileNumbers,
     last_seq: u64,
@@ -91,7 +92,11 @@ pub struct Db<V: Vfs + Clone> {
     stats: Stats,
     recovered: Recovered,
     closed: bool,
-    _lock: LockGuard,
+    /// Files numbered at or above this were created by this open (so removing them when
+    /// obsolete needs no further proof that the engine wrote them).
+    first_own_file: u64,
+    /// The directory lock; `None` when open read-only.
+    _lock: Option<LockGuard>,
 }
 
 /// What [`Db::open`] found and repaired.
@@ -111,6 +116,14 @@ pub struct Recovered {
     pub damaged_current_slots: u8,
     /// Obsolete files removed.
     pub removed_files: u64,
+    /// Files left alone because nothing proves this engine wrote them: names this engine
+    /// never gives (other than `LOCK`), and files named like its tables, WALs or manifests
+    /// that would be obsolete but do not start (WAL, manifest) or end (table) with this
+    /// engine's magic number and were not created by this open. Open never removes them.
+    pub unknown_files: Vec<String>,
+    /// True when the database was opened with [`Db::open_read_only`]: torn tails were
+    /// dropped in memory only, nothing was written.
+    pub read_only: bool,
 }
 
 impl<V: Vfs + Clone> Db<V> {
@@ -138,6 +151,11 @@ impl<V: Vfs + Clone> Db<V> {
 
     fn check_writable(&self) -> Result<()> {
         self.check_open()?;
+        if self.wal.is_none() {
+            return Err(Error::ReadOnly(String::from(
+                "opened with Db::open_read_only; writes, flushes and compactions are refused",
+            )));
+        }
         if let Some(why) = &self.poisoned {
             return Err(Error::Poisoned(why.clone()));
         }
@@ -148,6 +166,16 @@ impl<V: Vfs + Clone> Db<V> {
         if self.poisoned.is_none() {
             self.poisoned = Some(format!("{e}"));
         }
+    }
+
+    /// True when the database was opened with [`Db::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.wal.is_none()
+    }
+
+    /// False when background work may not run: closed, poisoned or read-only.
+    fn background_allowed(&self) -> bool {
+        !self.closed && self.poisoned.is_none() && self.wal.is_some()
     }
 
     /// True once an earlier write failure has poisoned the database for writes.
@@ -238,16 +266,17 @@ impl<V: Vfs + Clone> Db<V> {
         s
     }
 
-    /// Syncs the WAL and closes the database; every later call returns [`Error::Closed`].
-    /// Dropping a `Db` without closing is safe too: it is what a crash looks like.
+    /// Syncs the WAL, ends it with a clean-close marker, and closes the database; every later
+    /// call returns [`Error::Closed`]. Dropping a `Db` without closing is safe too: it is what
+    /// a crash looks like. A read-only database only stops answering.
     pub fn close(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
         }
-        let r = if self.poisoned.is_none() {
-            self.wal.sync()
-        } else {
-            Ok(())
+        let r = match (&self.poisoned, self.wal.as_mut()) {
+            // Sync, then end the WAL with its clean-close marker (see `wal`).
+            (None, Some(wal)) => wal.close(),
+            _ => Ok(()),
         };
         self.closed = true;
         r

@@ -1,5 +1,17 @@
 //! Opening a database: the current pointer, the manifest, the tables it names, WAL replay,
 //! and the fresh WAL and manifest snapshot every open starts with.
+//!
+//! **One integrity rule.** [`Db::recover`] reads the files and decides everything — what is a
+//! torn tail, what is damage, which WALs the manifest needs, whether every table is there —
+//! without writing a byte. [`Db::open`] runs it, then makes the repairs it decided on
+//! (truncating torn tails), flushes what it replayed and starts a new WAL and manifest;
+//! [`Db::open_read_only`] runs it and keeps the result in memory; `cairn verify` and the
+//! `dump-*` commands get their verdict from the read-only open. So they cannot disagree.
+//!
+//! **A failed open leaves the directory as it found it.** The checks that can fail on a
+//! directory that holds no valid database (no current pointer, leftovers that are not from an
+//! interrupted creation, `create_if_missing` off) run before the lock is taken, and every
+//! repair and new file comes after the whole recovery succeeded.
 
 use super::{Db, Recovered};
 use crate::batch::{BatchRef, WriteBatch};
@@ -19,201 +31,102 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use cairn_vfs::{current, File, Vfs};
+use cairn_vfs::{current, File, ReadOnlyVfs, Vfs};
+
+/// What recovery read from a database's files and decided, before anything is written.
+struct Recovery<F> {
+    /// The current pointer (None: no database yet, one is being created).
+    current: Option<current::Current>,
+    /// The manifest and the offset of its torn tail, if it has one.
+    manifest: Option<(String, Arc<F>, Option<u64>)>,
+    version: Version,
+    log_number: u64,
+    next_file: u64,
+    flushed_seq: u64,
+    /// Every table the version names, opened.
+    tables: Vec<(String, Arc<F>)>,
+    /// The WALs replayed, oldest first, with the offset of a torn tail.
+    wals: Vec<(String, Arc<F>, Option<u64>)>,
+    mem: Memtable,
+    imm: VecDeque<Arc<Frozen>>,
+    mem_first_wal: u64,
+    last_seq: u64,
+    recovered: Recovered,
+}
+
+/// The error for a file the manifest needs that is not there.
+fn missing<'a>(name: &'a str, what: &str) -> impl FnOnce(cairn_vfs::Error) -> Error + 'a {
+    let what = String::from(what);
+    move |e| {
+        if e.kind() == cairn_vfs::ErrorKind::NotFound {
+            Error::corruption(name, None, what)
+        } else {
+            e.into()
+        }
+    }
+}
 
 impl<V: Vfs + Clone> Db<V> {
-    /// Opens (or creates) the database in `vfs`: takes the directory lock, reads the current
-    /// pointer and the manifest, checks that every table exists, replays the WALs, starts a
-    /// new WAL and a fresh manifest, and removes obsolete files.
+    /// Opens (or creates) the database in `vfs`: reads the current pointer, takes the
+    /// directory lock, reads the manifest, checks that every table exists, replays the WALs,
+    /// then (only when all of that succeeded) truncates torn tails, flushes the replayed
+    /// writes into level-0 tables, starts a new WAL and a fresh manifest, and removes obsolete
+    /// files that it can prove this engine wrote (see `Recovered::unknown_files`).
     pub fn open(vfs: V, opts: Options) -> Result<Self> {
         opts.validate()?;
+        // Before the lock: a directory that holds no database we may open or create fails
+        // here, with no LOCK file and nothing else created or removed.
+        Self::check_current(&vfs, &opts)?;
         let lock = vfs.lock()?;
         let opts = Arc::new(opts);
-        let mut recovered = Recovered::default();
 
-        // 1. The current pointer and the manifest it names.
-        let (mut version, mut log_number, mut next_file, mut flushed_seq, old_manifest) =
-            match current::read(&vfs) {
-                Err(current::ReadError::Missing) => {
-                    if !opts.create_if_missing {
-                        return Err(Error::NotFound(String::from(
-                            "no CURRENT pointer and create_if_missing is false",
-                        )));
-                    }
-                    Self::prepare_new(&vfs)?;
-                    recovered.created = true;
-                    (Version::empty(opts.num_levels), 0, 1, 0, None)
-                }
-                Err(current::ReadError::Corrupt(detail)) => {
-                    return Err(Error::corruption("CURRENT", Some(0), detail))
-                }
-                Err(current::ReadError::UnsupportedVersion(v)) => {
-                    return Err(Error::UnsupportedFormat(format!(
-                        "CURRENT format version {v}"
-                    )))
-                }
-                Err(current::ReadError::Io(e)) => return Err(e.into()),
-                Ok(cur) => {
-                    if opts.error_if_exists {
-                        return Err(Error::AlreadyExists(String::from("error_if_exists is set")));
-                    }
-                    recovered.damaged_current_slots = cur.damaged_slots;
-                    let name = filename::manifest(cur.manifest);
-                    let file = vfs.open(&name).map_err(|e| {
-                        if e.kind() == cairn_vfs::ErrorKind::NotFound {
-                            Error::corruption(
-                                &name,
-                                None,
-                                "the manifest named by CURRENT is missing",
-                            )
-                        } else {
-                            e.into()
-                        }
-                    })?;
-                    let replayed = manifest::replay(&*file, &name)?;
-                    let mut v = Version::empty(opts.num_levels);
-                    let (mut log, mut next, mut seq) = (0, 1, 0);
-                    for edit in &replayed.edits {
-                        v = v
-                            .apply(edit)
-                            .map_err(|e| Error::corruption(&name, None, e.0))?;
-                        log = edit.log_number.unwrap_or(log);
-                        next = edit.next_file_number.unwrap_or(next);
-                        seq = edit.last_sequence.unwrap_or(seq);
-                    }
-                    if let Some(off) = replayed.torn_tail {
-                        // A torn tail is an append that never completed, so nothing it would
-                        // have made obsolete was removed yet: the WAL the remaining edits
-                        // still need is there. If it is gone, the damaged record was a
-                        // complete, synced edit (a flipped bit, not a torn write) and
-                        // dropping it would silently lose the data it recorded.
-                        if log > 0 && !vfs.exists(&filename::wal(log))? {
-                            return Err(Error::corruption(
-                                &name,
-                                Some(off),
-                                format!(
-                                    "damaged last record: without it the manifest needs WAL \
-                                     {log}, which was already removed"
-                                ),
-                            ));
-                        }
-                        file.truncate(off)?;
-                        file.sync()?;
-                        recovered.torn_manifest_tail = Some((name.clone(), off));
-                    }
-                    (v, log, next, seq, Some((cur, cur.manifest)))
-                }
-            };
-        if version.num_levels() != opts.num_levels {
-            // A database written with another level count keeps its own shape.
-            let mut v = Version::empty(opts.num_levels.max(version.num_levels()));
-            v.l0 = version.l0.clone();
-            for (i, l) in version.levels.iter().enumerate() {
-                v.levels[i] = l.clone();
-            }
-            version = v;
-        }
+        // 1-3. Read and decide, under the lock, without writing.
+        let cur = Self::check_current(&vfs, &opts)?;
+        let leftovers = match cur {
+            None => Self::creation_leftovers(&vfs)?,
+            Some(_) => Vec::new(),
+        };
+        let Recovery {
+            current: old_current,
+            manifest: old_manifest,
+            mut version,
+            log_number: _,
+            mut next_file,
+            mut flushed_seq,
+            tables: _,
+            wals,
+            mut mem,
+            mut imm,
+            mem_first_wal,
+            last_seq,
+            mut recovered,
+        } = Self::recover(&vfs, &opts, cur)?;
 
-        // 2. Every table the manifest names must be there, whole.
-        let names = vfs.list()?;
-        let mut wals = Vec::new();
-        for name in &names {
-            match filename::parse(name) {
-                FileKind::Wal(n) | FileKind::Table(n) | FileKind::Manifest(n) => {
-                    next_file = next_file.max(n + 1);
-                    if let FileKind::Wal(n) = filename::parse(name) {
-                        if n >= log_number {
-                            wals.push(n);
-                        }
-                    }
-                }
-                FileKind::Current | FileKind::Other => {}
-            }
+        // The repairs recovery decided on.
+        for name in &leftovers {
+            vfs.remove(name)?;
         }
-        wals.sort_unstable();
-        for (_, t) in version.all_tables() {
-            let name = filename::table(t.number);
-            match vfs.open(&name) {
-                Ok(f) => {
-                    let len = f.len()?;
-                    if len != t.size {
-                        return Err(Error::corruption(
-                            &name,
-                            None,
-                            format!("table is {len} bytes, the manifest says {}", t.size),
-                        ));
-                    }
-                }
-                Err(e) if e.kind() == cairn_vfs::ErrorKind::NotFound => {
-                    return Err(Error::corruption(
-                        &name,
-                        None,
-                        "table named by the manifest is missing",
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            }
-            flushed_seq = flushed_seq.max(t.max_seq);
+        if !leftovers.is_empty() {
+            vfs.sync_dir()?;
         }
-
-        // 3. Replay the WALs into memtables.
-        let mut mem = Memtable::new();
-        let mut mem_first_wal = wals.first().copied().unwrap_or(next_file);
-        let mut imm = VecDeque::new();
-        let mut last_seq = flushed_seq;
-        for (i, &n) in wals.iter().enumerate() {
-            let name = filename::wal(n);
-            let file = vfs.open(&name)?;
-            let is_newest = i + 1 == wals.len();
-            let replayed = wal::replay(
-                &*file,
-                &name,
-                opts.recovery_mode,
-                is_newest,
-                0,
-                |batch: BatchRef<'_>| {
-                    if batch.count == 0 || batch.sequence <= flushed_seq {
-                        return Ok(()); // already in a table
-                    }
-                    if batch.sequence <= last_seq {
-                        return Err(Error::corruption(
-                            &name,
-                            None,
-                            format!("sequence {} replayed twice", batch.sequence),
-                        ));
-                    }
-                    let mut seq = batch.sequence;
-                    for rec in batch.iter() {
-                        let rec = rec?;
-                        mem.insert(rec.key, seq, rec.kind, rec.value);
-                        seq += 1;
-                    }
-                    last_seq = seq - 1;
-                    if mem.approximate_memory() >= opts.write_buffer_size {
-                        imm.push_back(Arc::new(Frozen {
-                            mem: Arc::new(core::mem::take(&mut mem)),
-                            first_wal: mem_first_wal,
-                        }));
-                        mem_first_wal = n;
-                    }
-                    Ok(())
-                },
-            )?;
+        if let Some((_, file, Some(off))) = &old_manifest {
+            file.truncate(*off)?;
+            file.sync()?;
+        }
+        for (_, file, torn) in &wals {
+            if let Some(off) = torn {
+                if *off >= wal::FILE_HEADER_LEN as u64 {
+                    file.truncate(*off)?;
+                }
+            }
             // What was replayed becomes durable before new writes can depend on it.
             file.sync()?;
-            recovered.wal_files += 1;
-            recovered.wal_records += replayed.records;
-            if let Some((off, why)) = replayed.torn_tail {
-                recovered.torn_wal_tail = Some((name.clone(), off, why));
-            }
-        }
-        if mem.is_empty() {
-            mem_first_wal = next_file;
         }
 
         // 4. Recovered writes go straight into level-0 tables: WALs never pile up across
         //    opens, and the next recovery starts from tables. A crash here leaves orphan
         //    tables (removed by the next open) and the WALs, replayed again.
+        let first_own_file = next_file;
         if !mem.is_empty() {
             imm.push_back(Arc::new(Frozen {
                 mem: Arc::new(core::mem::take(&mut mem)),
@@ -253,13 +166,12 @@ impl<V: Vfs + Clone> Db<V> {
         let wal_file = vfs.create(&filename::wal(wal_number))?;
         let mut new_wal = WalWriter::create(wal_file, wal_number)?;
         new_wal.sync()?;
-        if mem.is_empty() && imm.is_empty() {
-            log_number = wal_number;
+        let log_number = if mem.is_empty() && imm.is_empty() {
+            wal_number
         } else {
-            log_number = imm
-                .front()
-                .map_or(mem_first_wal, |f: &Arc<Frozen>| f.first_wal);
-        }
+            imm.front()
+                .map_or(mem_first_wal, |f: &Arc<Frozen>| f.first_wal)
+        };
         let manifest_number = next_file;
         next_file += 1;
         let mut snapshot = version.snapshot_edit();
@@ -267,29 +179,134 @@ impl<V: Vfs + Clone> Db<V> {
         snapshot.next_file_number = Some(next_file);
         snapshot.last_sequence = Some(flushed_seq);
         let manifest = ManifestWriter::create(&vfs, manifest_number, &snapshot)?;
-        let cur = match old_manifest {
+        let cur = match old_current {
             None => current::create(&vfs, manifest_number)?,
-            Some((cur, _)) => current::switch(&vfs, &cur, manifest_number)?,
+            Some(cur) => current::switch(&vfs, &cur, manifest_number)?,
         };
+        recovered.read_only = false;
 
+        let mut db = Self::assemble(
+            vfs,
+            opts,
+            version,
+            mem,
+            imm,
+            last_seq,
+            flushed_seq,
+            log_number,
+            next_file,
+            recovered,
+        );
+        db.wal = Some(new_wal);
+        db.manifest = Some((manifest, cur));
+        db._lock = Some(lock);
+        db.first_own_file = first_own_file;
+        db.mem_first_wal = wal_number;
+        db.recovered.removed_files = db.remove_obsolete_files()?;
+        Ok(db)
+    }
+
+    /// Opens the database in `vfs` for reading only, through a [`ReadOnlyVfs`] that refuses
+    /// every mutation: takes no lock (so it works while another process has the database open
+    /// for writing, and several readers may open it at once), writes not one byte, and replays
+    /// the WALs into memory without truncating a torn tail (it is reported in
+    /// `Recovered::torn_wal_tail` and dropped in memory only). Recovery decides torn tails and
+    /// damage exactly as [`Db::open`] does.
+    ///
+    /// The database shows the state as of its open: writes another process makes later are
+    /// not seen (reopen to see them). Every table the state needs is opened and kept open, so
+    /// a writer compacting and removing them does not disturb the reader; if the writer
+    /// switches manifests or removes a WAL *during* the open, the open starts over (up to a
+    /// few times). Writes, flushes and compactions return [`Error::ReadOnly`]; there is no
+    /// background work.
+    pub fn open_read_only(vfs: V, opts: Options) -> Result<Db<ReadOnlyVfs<V>>> {
+        opts.validate()?;
+        let ro = ReadOnlyVfs::new(vfs);
+        let opts = Arc::new(opts);
+        let mut attempt = 0;
+        let rec = loop {
+            let Some(cur) = Db::<ReadOnlyVfs<V>>::check_current(&ro, &opts)? else {
+                return Err(Error::NotFound(String::from(
+                    "no CURRENT pointer (a read-only open creates nothing)",
+                )));
+            };
+            match Db::<ReadOnlyVfs<V>>::recover(&ro, &opts, Some(cur)) {
+                Ok(rec) => break rec,
+                Err(e) => {
+                    // A writer may have moved on under us: a newer manifest, a removed WAL
+                    // or table. Start over if the pointer changed; otherwise it is real.
+                    attempt += 1;
+                    let moved = Db::<ReadOnlyVfs<V>>::check_current(&ro, &opts)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|now| now.generation != cur.generation);
+                    if !(moved && attempt < 5) {
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        for (name, file) in &rec.tables {
+            ro.pin(name, file.clone());
+        }
+        let mut recovered = rec.recovered;
+        recovered.read_only = true;
+        let mut imm = rec.imm;
+        let mut mem = rec.mem;
+        if !mem.is_empty() {
+            // Everything recovered is frozen: nothing new ever goes into a read-only memtable.
+            imm.push_back(Arc::new(Frozen {
+                mem: Arc::new(core::mem::take(&mut mem)),
+                first_wal: rec.mem_first_wal,
+            }));
+        }
+        let mut db = Db::<ReadOnlyVfs<V>>::assemble(
+            ro,
+            opts,
+            rec.version,
+            mem,
+            imm,
+            rec.last_seq,
+            rec.flushed_seq,
+            rec.log_number,
+            rec.next_file,
+            recovered,
+        );
+        db.first_own_file = u64::MAX;
+        Ok(db)
+    }
+
+    /// Builds the engine object around a recovered state; the caller sets the writer parts.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        vfs: V,
+        opts: Arc<Options>,
+        version: Version,
+        mem: Memtable,
+        imm: VecDeque<Arc<Frozen>>,
+        last_seq: u64,
+        flushed_seq: u64,
+        log_number: u64,
+        next_file: u64,
+        recovered: Recovered,
+    ) -> Self {
         let block_cache = Arc::new(BlockCache::new(opts.block_cache_size));
         let table_cache = Arc::new(TableCache::new(
             vfs.clone(),
             Some(block_cache.clone()),
             opts.max_open_tables,
         ));
-        let mut db = Db {
+        Db {
             vfs,
             opts,
             table_cache,
             block_cache,
             mem,
-            mem_first_wal,
-            wal: new_wal,
+            mem_first_wal: next_file,
+            wal: None,
             imm,
             version: Arc::new(version),
-            manifest,
-            current: cur,
+            manifest: None,
             log_number,
             files: FileNumbers::new(next_file),
             last_seq,
@@ -304,25 +321,241 @@ impl<V: Vfs + Clone> Db<V> {
             stats: Stats::default(),
             recovered,
             closed: false,
-            _lock: lock,
-        };
-        if db.mem.is_empty() {
-            db.mem_first_wal = wal_number;
+            first_own_file: next_file,
+            _lock: None,
         }
-        db.recovered.removed_files = db.remove_obsolete_files()?;
-        Ok(db)
     }
 
-    /// A new database directory may hold leftovers of a creation that crashed before its
-    /// current pointer was written; anything else means the pointer was lost.
-    fn prepare_new(vfs: &V) -> Result<()> {
+    /// Reads the current pointer: `Some` for an existing database, `None` when there is none
+    /// and `opts` allow creating one (and the directory holds only leftovers of an
+    /// interrupted creation). Writes nothing.
+    fn check_current(vfs: &V, opts: &Options) -> Result<Option<current::Current>> {
+        match current::read(vfs) {
+            Err(current::ReadError::Missing) => {
+                if !opts.create_if_missing {
+                    return Err(Error::NotFound(String::from(
+                        "no CURRENT pointer and create_if_missing is false",
+                    )));
+                }
+                Self::creation_leftovers(vfs)?;
+                Ok(None)
+            }
+            Err(current::ReadError::Corrupt(detail)) => {
+                Err(Error::corruption("CURRENT", Some(0), detail))
+            }
+            Err(current::ReadError::UnsupportedVersion(v)) => Err(Error::UnsupportedFormat(
+                format!("CURRENT format version {v}"),
+            )),
+            Err(current::ReadError::Io(e)) => Err(e.into()),
+            Ok(cur) => {
+                if opts.error_if_exists {
+                    return Err(Error::AlreadyExists(String::from("error_if_exists is set")));
+                }
+                Ok(Some(cur))
+            }
+        }
+    }
+
+    /// Reads the manifest named by `cur` (an empty database for `None`), checks every table it
+    /// names, and replays the WALs it needs into memtables. Decides every torn tail and every
+    /// damage; writes nothing.
+    fn recover(
+        vfs: &V,
+        opts: &Options,
+        cur: Option<current::Current>,
+    ) -> Result<Recovery<V::File>> {
+        let mut recovered = Recovered {
+            created: cur.is_none(),
+            ..Recovered::default()
+        };
+        // 1. The manifest named by the current pointer.
+        let (mut version, log_number, mut next_file, mut flushed_seq, manifest) = match cur {
+            None => (Version::empty(opts.num_levels), 0, 1, 0, None),
+            Some(cur) => {
+                recovered.damaged_current_slots = cur.damaged_slots;
+                let name = filename::manifest(cur.manifest);
+                let file = vfs
+                    .open_read(&name)
+                    .map_err(missing(&name, "the manifest named by CURRENT is missing"))?;
+                let replayed = manifest::replay(&*file, &name)?;
+                let mut v = Version::empty(opts.num_levels);
+                let (mut log, mut next, mut seq) = (0, 1, 0);
+                for edit in &replayed.edits {
+                    v = v
+                        .apply(edit)
+                        .map_err(|e| Error::corruption(&name, None, e.0))?;
+                    log = edit.log_number.unwrap_or(log);
+                    next = edit.next_file_number.unwrap_or(next);
+                    seq = edit.last_sequence.unwrap_or(seq);
+                }
+                if let Some(off) = replayed.torn_tail {
+                    // A torn tail is an append that never completed, so nothing it would
+                    // have made obsolete was removed yet: the WAL the remaining edits
+                    // still need is there. If it is gone, the damaged record was a
+                    // complete, synced edit (a flipped bit, not a torn write) and
+                    // dropping it would silently lose the data it recorded.
+                    if log > 0 && !vfs.exists(&filename::wal(log))? {
+                        return Err(Error::corruption(
+                            &name,
+                            Some(off),
+                            format!(
+                                "damaged last record: without it the manifest needs WAL \
+                                 {log}, which was already removed"
+                            ),
+                        ));
+                    }
+                    recovered.torn_manifest_tail = Some((name.clone(), off));
+                }
+                (v, log, next, seq, Some((name, file, replayed.torn_tail)))
+            }
+        };
+        if version.num_levels() != opts.num_levels {
+            // A database written with another level count keeps its own shape.
+            let mut v = Version::empty(opts.num_levels.max(version.num_levels()));
+            v.l0 = version.l0.clone();
+            for (i, l) in version.levels.iter().enumerate() {
+                v.levels[i] = l.clone();
+            }
+            version = v;
+        }
+
+        // 2. Every table the manifest names must be there, whole.
+        let names = vfs.list()?;
+        let mut wals = Vec::new();
+        for name in &names {
+            let kind = filename::parse(name);
+            match kind {
+                FileKind::Wal(n) | FileKind::Table(n) | FileKind::Manifest(n) => {
+                    next_file = next_file.max(n + 1);
+                    if matches!(kind, FileKind::Wal(_)) && n >= log_number {
+                        wals.push(n);
+                    }
+                }
+                FileKind::Current => {}
+                FileKind::Other => {
+                    if name != "LOCK" {
+                        recovered.unknown_files.push(name.clone());
+                    }
+                }
+            }
+        }
+        wals.sort_unstable();
+        let mut tables = Vec::new();
+        for (_, t) in version.all_tables() {
+            let name = filename::table(t.number);
+            let f = vfs
+                .open_read(&name)
+                .map_err(missing(&name, "table named by the manifest is missing"))?;
+            let len = f.len()?;
+            if len != t.size {
+                return Err(Error::corruption(
+                    &name,
+                    None,
+                    format!("table is {len} bytes, the manifest says {}", t.size),
+                ));
+            }
+            tables.push((name, f));
+            flushed_seq = flushed_seq.max(t.max_seq);
+        }
+
+        // 3. Replay the WALs into memtables.
+        let mut mem = Memtable::new();
+        let mut mem_first_wal = wals.first().copied().unwrap_or(next_file);
+        let mut imm = VecDeque::new();
+        let mut last_seq = flushed_seq;
+        let mut replayed_wals = Vec::new();
+        for (i, &n) in wals.iter().enumerate() {
+            let name = filename::wal(n);
+            let file = vfs.open_read(&name).map_err(missing(
+                &name,
+                "WAL listed in the directory is gone (removed while opening)",
+            ))?;
+            let is_newest = i + 1 == wals.len();
+            let replayed = wal::scan(
+                &*file,
+                &name,
+                opts.recovery_mode,
+                is_newest,
+                0,
+                |batch: BatchRef<'_>| {
+                    if batch.count == 0 || batch.sequence <= flushed_seq {
+                        return Ok(()); // already in a table
+                    }
+                    if batch.sequence <= last_seq {
+                        return Err(Error::corruption(
+                            &name,
+                            None,
+                            format!("sequence {} replayed twice", batch.sequence),
+                        ));
+                    }
+                    let mut seq = batch.sequence;
+                    for rec in batch.iter() {
+                        let rec = rec?;
+                        mem.insert(rec.key, seq, rec.kind, rec.value);
+                        seq += 1;
+                    }
+                    last_seq = seq - 1;
+                    if mem.approximate_memory() >= opts.write_buffer_size {
+                        imm.push_back(Arc::new(Frozen {
+                            mem: Arc::new(core::mem::take(&mut mem)),
+                            first_wal: mem_first_wal,
+                        }));
+                        mem_first_wal = n;
+                    }
+                    Ok(())
+                },
+            )?;
+            recovered.wal_files += 1;
+            recovered.wal_records += replayed.records;
+            let torn = replayed.torn_tail.as_ref().map(|t| t.0);
+            if let Some((off, why)) = replayed.torn_tail {
+                recovered.torn_wal_tail = Some((name.clone(), off, why));
+            }
+            replayed_wals.push((name, file, torn));
+        }
+        if mem.is_empty() {
+            mem_first_wal = next_file;
+        }
+        Ok(Recovery {
+            current: cur,
+            manifest,
+            version,
+            log_number,
+            next_file,
+            flushed_seq,
+            tables,
+            wals: replayed_wals,
+            mem,
+            imm,
+            mem_first_wal,
+            last_seq,
+            recovered,
+        })
+    }
+
+    /// A directory without a current pointer may hold leftovers of a creation that crashed
+    /// before its current pointer was written (manifests, WALs without records), which
+    /// creating the database removes; a table or a WAL with records means the pointer was
+    /// lost, and that is corruption. Returns the leftovers; removes nothing.
+    fn creation_leftovers(vfs: &V) -> Result<Vec<String>> {
+        let mut leftovers = Vec::new();
         for name in vfs.list()? {
             match filename::parse(&name) {
-                FileKind::Manifest(_) => vfs.remove(&name)?,
+                FileKind::Manifest(_) => {
+                    let f = vfs.open_read(&name)?;
+                    let mut magic = [0u8; 8];
+                    if f.len()? >= 8 {
+                        f.read_exact_at(0, &mut magic)?;
+                    }
+                    // Only a manifest of ours is a leftover; anything else stays.
+                    if &magic == manifest::MAGIC {
+                        leftovers.push(name);
+                    }
+                }
                 FileKind::Wal(n) => {
                     // A WAL with records but no manifest cannot be from a database that never
                     // finished creation (creation writes the manifest before the first WAL).
-                    let f = vfs.open(&name)?;
+                    let f = vfs.open_read(&name)?;
                     if f.len()? > wal::FILE_HEADER_LEN as u64 {
                         return Err(Error::corruption(
                             &name,
@@ -330,8 +563,10 @@ impl<V: Vfs + Clone> Db<V> {
                             format!("WAL {n} exists but the CURRENT pointer is missing"),
                         ));
                     }
-                    drop(f);
-                    vfs.remove(&name)?;
+                    let bytes = f.read_all()?;
+                    if wal::decode_header(&bytes).is_ok() {
+                        leftovers.push(name);
+                    }
                 }
                 FileKind::Table(_) => {
                     return Err(Error::corruption(
@@ -343,7 +578,6 @@ impl<V: Vfs + Clone> Db<V> {
                 FileKind::Current | FileKind::Other => {}
             }
         }
-        vfs.sync_dir()?;
-        Ok(())
+        Ok(leftovers)
     }
 }

@@ -85,10 +85,14 @@ impl<V: Vfs + Clone> Db<V> {
             self.batch_buf.set_sequence(first);
             self.batch_buf.as_bytes()
         };
-        if let Err(e) = self.wal.append(payload) {
+        let Some(wal) = self.wal.as_mut() else {
+            return Err(Error::ReadOnly(String::from("no WAL")));
+        };
+        if let Err(e) = wal.append(payload) {
             self.poison(&e);
             return Err(e);
         }
+        let (wal_file, wal_number, wal_offset) = (wal.file().clone(), wal.number(), wal.size());
         self.stats.wal_bytes += payload.len() as u64;
         let mut seq = first;
         for b in batches {
@@ -108,9 +112,9 @@ impl<V: Vfs + Clone> Db<V> {
         }
         Ok(PendingCommit {
             last_seq: self.last_seq,
-            wal: self.wal.file().clone(),
-            wal_number: self.wal.number(),
-            wal_offset: self.wal.size(),
+            wal: wal_file,
+            wal_number,
+            wal_offset,
         })
     }
 
@@ -128,8 +132,12 @@ impl<V: Vfs + Clone> Db<V> {
             other => {
                 if other.is_some() {
                     self.stats.wal_syncs += 1;
-                    if pending.wal_number == self.wal.number() {
-                        self.wal.mark_synced(pending.wal_offset);
+                    if let Some(wal) = self
+                        .wal
+                        .as_mut()
+                        .filter(|w| w.number() == pending.wal_number)
+                    {
+                        wal.mark_synced(pending.wal_offset);
                     }
                 }
                 self.visible_seq = self.visible_seq.max(pending.last_seq);
@@ -166,7 +174,10 @@ impl<V: Vfs + Clone> Db<V> {
     /// Makes every write so far durable.
     pub fn sync_wal(&mut self) -> Result<()> {
         self.check_writable()?;
-        if let Err(e) = self.wal.sync() {
+        let Some(wal) = self.wal.as_mut() else {
+            return Err(Error::ReadOnly(String::from("no WAL")));
+        };
+        if let Err(e) = wal.sync() {
             self.poison(&e);
             return Err(e);
         }
@@ -179,16 +190,17 @@ impl<V: Vfs + Clone> Db<V> {
     /// background thread and reports back with [`Db::note_wal_synced`].
     pub fn wal_sync_point(&self) -> Option<(Arc<V::File>, u64, u64)> {
         let every = self.opts.wal_bytes_per_sync;
-        (every > 0 && self.poisoned.is_none() && !self.closed && self.wal.unsynced_bytes() >= every)
-            .then(|| (self.wal.file().clone(), self.wal.number(), self.wal.size()))
+        let wal = self.wal.as_ref()?;
+        (every > 0 && self.poisoned.is_none() && !self.closed && wal.unsynced_bytes() >= every)
+            .then(|| (wal.file().clone(), wal.number(), wal.size()))
     }
 
     /// Records a background sync of WAL `number` up to `offset` (or poisons on failure).
     pub fn note_wal_synced(&mut self, number: u64, offset: u64, result: Result<()>) -> Result<()> {
         match result {
             Ok(()) => {
-                if number == self.wal.number() {
-                    self.wal.mark_synced(offset);
+                if let Some(wal) = self.wal.as_mut().filter(|w| w.number() == number) {
+                    wal.mark_synced(offset);
                 }
                 Ok(())
             }
@@ -207,7 +219,10 @@ impl<V: Vfs + Clone> Db<V> {
             return Ok(());
         }
         let r = (|| {
-            self.wal.sync()?;
+            self.wal
+                .as_mut()
+                .ok_or_else(|| Error::ReadOnly(String::from("no WAL")))?
+                .sync()?;
             let n = self.files.allocate();
             let file = self.vfs.create(&filename::wal(n))?;
             let mut w = WalWriter::create(file, n)?;
@@ -228,7 +243,7 @@ impl<V: Vfs + Clone> Db<V> {
         };
         self.imm.push_back(Arc::new(frozen));
         self.mem_first_wal = w.number();
-        self.wal = w;
+        self.wal = Some(w);
         Ok(())
     }
 }

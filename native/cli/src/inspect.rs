@@ -13,7 +13,7 @@ use cairn_core::key::{self, Kind};
 use cairn_core::table::format::{read_block, BLOCK_TRAILER_LEN, FOOTER_LEN};
 use cairn_core::table::{Block, BloomFilter, Footer, Table};
 use cairn_core::version::{Version, VersionEdit};
-use cairn_core::{manifest, record, wal};
+use cairn_core::{manifest, wal};
 use cairn_vfs::{current, File, Vfs};
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
@@ -109,10 +109,23 @@ pub fn dump_wal(ctx: &Ctx, path: &Path, summary: bool) -> Result<()> {
     // ...then every record up to the first bad one, with its offset.
     let mut pos = wal::FILE_HEADER_LEN;
     let (mut records, mut ops) = (0u64, 0u64);
+    let version = wal::decode_header(&bytes).unwrap_or(0);
     if verdict.as_ref().is_ok() || matches!(verdict, Err(Error::Corruption { .. })) {
         while pos < bytes.len() {
-            let Ok((payload, next)) = record::decode_at(&bytes, pos, wal::RECORD_BATCH) else {
+            let Ok(Ok((rec, next))) = wal::decode_record(&bytes, pos, version) else {
                 break;
+            };
+            let payload = match rec {
+                wal::WalRecord::Batch { batch, .. } => batch,
+                wal::WalRecord::Close { last_sequence, .. } => {
+                    writeln!(
+                        out,
+                        "clean-close marker @{pos}: last sequence {last_sequence}"
+                    )
+                    .io_ctx(out_ctx)?;
+                    pos = next;
+                    continue;
+                }
             };
             let Some(batch) = BatchRef::parse(payload) else {
                 break;
