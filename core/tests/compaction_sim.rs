@@ -191,7 +191,7 @@ fn compaction_sim_50k_keys_keeps_level_invariants() {
 }
 
 #[test]
-#[ignore = "about a minute in debug builds; run with --ignored or in release"]
+#[ignore = "about a minute in debug builds; scripts/soak.sh runs it (release, --ignored)"]
 fn compaction_sim_1m_keys_keeps_level_invariants() {
     simulate(1_000_000, 200_000);
 }

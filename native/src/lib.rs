@@ -674,7 +674,7 @@ impl<V: Vfs + Clone> Db<V> {
     }
 
     /// Every live table, level 0 first (newest run first), then each level in key order;
-    /// after [`Db::close`], those of the last version.
+    /// after [`Db::close`], those as of the close.
     pub fn tables(&self) -> Vec<TableInfo> {
         match &*self.shared().read() {
             State::Open(core) => core.tables(),
@@ -696,7 +696,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// the directory lock is released and every file is closed, so the database can be opened
     /// again (in this process or another) even while old handles, iterators and snapshots
     /// still exist; every later call through them returns [`Error::Closed`] (except
-    /// [`Db::stats`], [`Db::recovery_report`] and [`Db::version`], which report the state as
+    /// [`Db::stats`], [`Db::recovery_report`] and [`Db::tables`], which report the state as
     /// of the close). A write racing with `close` either completes before it or fails with
     /// `Closed`. Closing twice is fine. Dropping the last handle without `close` also
     /// releases everything, without the final sync.

@@ -1,10 +1,6 @@
 //! The public API as a new user meets it: keys and values as anything `AsRef<[u8]>`, ranges
 //! as Rust ranges (no turbofish), iterators that seek, `WriteOptions::default()` agreeing
 //! with `put`, the README example, and reopening a database once `close()` returned.
-// Options are built as `let mut o = Options::default(); o.field = x;`, the way that keeps
-// working once `Options` is `#[non_exhaustive]`.
-#![allow(clippy::field_reassign_with_default)]
-
 mod wasi_support;
 
 use cairn::{Db, Error, MemVfs, Options, WriteBatch, WriteOptions};

@@ -18,6 +18,7 @@
 
 use crate::trace::TraceVfs;
 use cairn_core::db::Db;
+use cairn_core::filename::{self, FileKind};
 use cairn_core::{Error, Options, WriteBatch, WriteOptions};
 use cairn_vfs::fault::{CrashMode, KillEffect};
 use rand::rngs::SmallRng;
@@ -224,7 +225,8 @@ pub fn apply_prefix(base: &Model, issued: &[Write], n: usize) -> Model {
     m
 }
 
-fn apply_write(m: &mut Model, w: &Write) {
+/// Applies one issued write to the model.
+pub fn apply_write(m: &mut Model, w: &Write) {
     for (k, v) in w {
         match v {
             Some(v) => {
@@ -234,6 +236,39 @@ fn apply_write(m: &mut Model, w: &Write) {
                 m.remove(k);
             }
         }
+    }
+}
+
+/// The batch that performs write `w` (puts and deletes, in order).
+pub fn batch_of(w: &[(Vec<u8>, Option<Vec<u8>>)]) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    for (k, v) in w {
+        match v {
+            Some(v) => b.put(k, v),
+            None => b.delete(k),
+        }
+    }
+    b
+}
+
+/// [`WriteOptions::SYNC`] or [`WriteOptions::NO_SYNC`].
+pub fn write_options(sync: bool) -> WriteOptions {
+    if sync {
+        WriteOptions::SYNC
+    } else {
+        WriteOptions::NO_SYNC
+    }
+}
+
+/// What kind of database file `name` is, as the tests count them: `wal`, `sst`, `manifest`,
+/// `current` or `other` (read by `cairn_core::filename`, the engine's own naming).
+pub fn file_kind_of(name: &str) -> &'static str {
+    match filename::parse(name) {
+        FileKind::Wal(_) => "wal",
+        FileKind::Table(_) => "sst",
+        FileKind::Manifest(_) => "manifest",
+        FileKind::Current => "current",
+        FileKind::Other => "other",
     }
 }
 
@@ -272,20 +307,11 @@ fn mode_name(m: CrashMode) -> &'static str {
     }
 }
 
+/// The file kind of a traced mutation (`"<op> <name> ..."`), or `dir` for a directory sync.
 fn file_kind(last: &str) -> &'static str {
-    let name = last.split(' ').nth(1).unwrap_or("");
-    if name.ends_with(".wal") {
-        "wal"
-    } else if name.ends_with(".sst") {
-        "sst"
-    } else if name.starts_with("MANIFEST-") {
-        "manifest"
-    } else if name.starts_with("CURRENT-") {
-        "current"
-    } else if last.starts_with("sync_dir") {
-        "dir"
-    } else {
-        "other"
+    match file_kind_of(last.split(' ').nth(1).unwrap_or("")) {
+        "other" if last.starts_with("sync_dir") => "dir",
+        kind => kind,
     }
 }
 
@@ -556,20 +582,9 @@ impl Run {
                         }
                     }
                     let sync = self.rng.gen_bool(0.15);
-                    let mut b = WriteBatch::new();
-                    for (k, v) in &w {
-                        match v {
-                            Some(v) => b.put(k, v),
-                            None => b.delete(k),
-                        }
-                    }
+                    let b = batch_of(&w);
                     issued.push(w);
-                    let opts = if sync {
-                        WriteOptions::SYNC
-                    } else {
-                        WriteOptions::NO_SYNC
-                    };
-                    let r = db.write(&b, opts);
+                    let r = db.write(&b, write_options(sync));
                     if r.is_ok() {
                         apply_write(&mut model, issued.last().expect("just pushed"));
                         if sync {

@@ -21,8 +21,8 @@
 use cairn_core::db::Db;
 use cairn_core::table::format::FOOTER_LEN;
 use cairn_core::table::Footer;
-use cairn_core::{wal, Error, Options, RecoveryMode, WriteBatch, WriteOptions};
-use cairn_tests::oracle::{matching_prefixes, Model, Write};
+use cairn_core::{wal, Error, Options, RecoveryMode, WriteOptions};
+use cairn_tests::oracle::{batch_of, file_kind_of, matching_prefixes, Model, Write};
 use cairn_vfs::{File, MemVfs, Vfs};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -67,14 +67,7 @@ fn write(db: &mut Db<MemVfs>, rng: &mut SmallRng, keys: &[Vec<u8>], n: &mut u64)
             w.push((k, None));
         }
     }
-    let mut b = WriteBatch::new();
-    for (k, v) in &w {
-        match v {
-            Some(v) => b.put(k, v),
-            None => b.delete(k),
-        }
-    }
-    db.write(&b, WriteOptions::SYNC).expect("write");
+    db.write(&batch_of(&w), WriteOptions::SYNC).expect("write");
     w
 }
 
@@ -258,18 +251,6 @@ struct Tally {
     failures: Vec<String>,
 }
 
-fn kind(name: &str) -> &'static str {
-    if name.ends_with(".wal") {
-        "wal"
-    } else if name.ends_with(".sst") {
-        "sst"
-    } else if name.starts_with("MANIFEST-") {
-        "manifest"
-    } else {
-        "current"
-    }
-}
-
 /// True when byte `at` of table `name` lies in its whole-key or prefix filter block
 /// (trailer included).
 fn in_filter_block(bytes: &[u8], name: &str, at: usize) -> bool {
@@ -297,7 +278,7 @@ fn run_kind_on(
     let names: Vec<String> = fx
         .files
         .keys()
-        .filter(|n| kind(n) == want)
+        .filter(|n| file_kind_of(n) == want)
         .cloned()
         .collect();
     assert!(!names.is_empty(), "fixture has no {want} file");

@@ -9,7 +9,8 @@
 //! Choices are deterministic by seed (`CAIRN_SEED`); thread interleavings are not, and the
 //! checks hold for every interleaving.
 
-use cairn::{Db, Options, WriteBatch, WriteOptions};
+use cairn::{Db, Options};
+use cairn_tests::oracle::{batch_of, write_options};
 use cairn_tests::oracle::{parse_seed, seeds_from_env};
 use cairn_tests::proc_model::{batch_ops, bounds, check_threads, key_last, Line};
 use cairn_vfs::fault::{CrashMode, FaultVfs, KillEffect};
@@ -60,20 +61,10 @@ fn run_seed(seed: u64, points: usize) {
                 };
                 lines.lock().expect("lines").push(Line::Start(t, start));
                 for c in start + 1..start + 5000 {
-                    let mut b = WriteBatch::new();
-                    for (k, v) in batch_ops(t, c) {
-                        match v {
-                            Some(v) => b.put(&k, &v),
-                            None => b.delete(&k),
-                        }
-                    }
+                    let b = batch_of(&batch_ops(t, c));
                     let sync = rng.gen_bool(0.25);
                     lines.lock().expect("lines").push(Line::Issue(t, c));
-                    let o = if sync {
-                        WriteOptions::SYNC
-                    } else {
-                        WriteOptions::NO_SYNC
-                    };
+                    let o = write_options(sync);
                     if db.write(b, o).is_err() {
                         return;
                     }

@@ -5,7 +5,9 @@
 
 use cairn_core::db::Db;
 use cairn_core::{Error, Options, WriteBatch, WriteOptions};
-use cairn_tests::oracle::{matching_prefixes, read_all, Model, Write};
+use cairn_tests::oracle::{
+    apply_write, batch_of, matching_prefixes, read_all, write_options, Model, Write,
+};
 use cairn_vfs::fault::{CrashMode, FaultVfs, OpKind};
 use cairn_vfs::{ErrorKind, MemVfs};
 use rand::rngs::SmallRng;
@@ -31,19 +33,6 @@ fn keys() -> Vec<Vec<u8>> {
     (0..200)
         .map(|i| format!("key{i:04}").into_bytes())
         .collect()
-}
-
-fn apply(m: &mut Model, w: &Write) {
-    for (k, v) in w {
-        match v {
-            Some(v) => {
-                m.insert(k.clone(), v.clone());
-            }
-            None => {
-                m.remove(k);
-            }
-        }
-    }
 }
 
 /// Drives random writes and background work until an operation fails; returns the model of
@@ -86,21 +75,10 @@ impl Driver {
                 }
             }
             let sync = self.rng.gen_bool(0.3);
-            let mut b = WriteBatch::new();
-            for (k, v) in &w {
-                match v {
-                    Some(v) => b.put(k, v),
-                    None => b.delete(k),
-                }
-            }
+            let b = batch_of(&w);
             self.issued.push(w);
-            let o = if sync {
-                WriteOptions::SYNC
-            } else {
-                WriteOptions::NO_SYNC
-            };
-            db.write(&b, o)?;
-            apply(&mut self.model, self.issued.last().expect("pushed"));
+            db.write(&b, write_options(sync))?;
+            apply_write(&mut self.model, self.issued.last().expect("pushed"));
             if sync {
                 self.lo = self.issued.len();
             }

@@ -10,7 +10,8 @@
 //!
 //! Usage: `crash_child DIR THREADS SEED`.
 
-use cairn::{Db, Options, WriteBatch, WriteOptions};
+use cairn::{Db, Options};
+use cairn_tests::oracle::{batch_of, write_options};
 use cairn_tests::proc_model::{batch_ops, child_options, key_last};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -49,20 +50,10 @@ fn main() {
             let out = std::io::stdout();
             writeln!(out.lock(), "start {t} {start}").expect("stdout");
             for c in start + 1.. {
-                let mut b = WriteBatch::new();
-                for (k, v) in batch_ops(t, c) {
-                    match v {
-                        Some(v) => b.put(&k, &v),
-                        None => b.delete(&k),
-                    }
-                }
+                let b = batch_of(&batch_ops(t, c));
                 let sync = rng.gen_bool(0.3);
                 writeln!(out.lock(), "issue {t} {c}").expect("stdout");
-                let o = if sync {
-                    WriteOptions::SYNC
-                } else {
-                    WriteOptions::NO_SYNC
-                };
+                let o = write_options(sync);
                 if let Err(e) = db.write(b, o) {
                     eprintln!("crash_child: write {t}/{c} failed: {e}");
                     std::process::exit(5);
