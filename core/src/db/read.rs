@@ -140,19 +140,10 @@ impl<V: Vfs + Clone> Db<V> {
             }
             None => true,
         };
-        for run in &self.version.l0 {
-            let tables: Vec<_> = run.tables.iter().filter(|t| overlaps(t)).cloned().collect();
-            if !tables.is_empty() {
-                v.push(Box::new(LevelIter::new(
-                    self.table_cache.clone(),
-                    tables,
-                    true,
-                    table_prefix.clone(),
-                )));
-            }
-        }
-        for level in &self.version.levels {
-            let tables: Vec<_> = level.iter().filter(|t| overlaps(t)).cloned().collect();
+        // Level-0 runs (newest first), then the levels: one sorted run each.
+        let runs = self.version.l0.iter().map(|r| &r.tables[..]);
+        for run in runs.chain(self.version.levels.iter().map(|l| &l[..])) {
+            let tables: Vec<_> = run.iter().filter(|t| overlaps(t)).cloned().collect();
             if !tables.is_empty() {
                 v.push(Box::new(LevelIter::new(
                     self.table_cache.clone(),
