@@ -10,6 +10,20 @@ fi
 step() { printf '\n==> %s\n' "$*"; }
 start=$(date +%s)
 
+# A fresh clone builds every target (native, WASI, browser, fuzz) into one target directory.
+# Without incremental state and with line tables instead of full debug info it stays a few GB
+# smaller and builds faster; a full disk makes rustc crash with exit 101 mid-build, so say up
+# front how much room there is.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+export CARGO_PROFILE_TEST_DEBUG="${CARGO_PROFILE_TEST_DEBUG:-line-tables-only}"
+step "disk: free space where the build goes"
+df -h . | tail -1
+avail_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${avail_kb:-0}" -lt $((12 * 1024 * 1024)) ]; then
+  echo "warning: less than 12 GiB free here; a full build of every target needs about 10 GiB" >&2
+fi
+
 step "toolchain: rustfmt, clippy, wasm targets"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown wasm32-wasip1
@@ -47,4 +61,6 @@ if cargo +nightly --version >/dev/null 2>&1; then
 fi
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 
+step "disk: the build used"
+du -sh target 2>/dev/null || true
 printf '\nall tests passed in %ss\n' "$(( $(date +%s) - start ))"
