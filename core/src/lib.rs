@@ -59,7 +59,7 @@ mod table_cache;
 
 pub use batch::WriteBatch;
 pub use compaction::WritePressure;
-pub use db::{Db, Snapshot};
+pub use db::{copy_checkpoint, CheckpointFile, CheckpointPlan, CheckpointReport, Db, Snapshot};
 pub use db_iter::{DbIter, Direction};
 pub use error::{Error, Result};
 pub use options::{Options, RecoveryMode, WriteOptions};

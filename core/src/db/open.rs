@@ -334,6 +334,7 @@ impl<V: Vfs + Clone> Db<V> {
             recovered,
             closed: false,
             first_own_file: next_file,
+            file_pins: 0,
             _lock: None,
         }
     }
