@@ -89,7 +89,10 @@ fn a_checkpoint_taken_during_writes_and_compactions_holds_exactly_its_sequence()
         .map(|t| format!("{:06}.sst", t.number))
         .collect();
     for name in listing.iter().filter(|n| n.ends_with(".sst")) {
-        assert!(live_tables.contains(name), "{name} obsolete but not removed");
+        assert!(
+            live_tables.contains(name),
+            "{name} obsolete but not removed"
+        );
     }
 
     let copy = Db::open(dest.clone(), opts()).expect("open the checkpoint");
@@ -168,7 +171,10 @@ fn a_crash_at_any_point_of_the_copy_leaves_the_source_intact_and_the_copy_refuse
             let dest = FaultVfs::new(MemVfs::new());
             dest.set_kill_at(Some(kill));
             let r = copy_checkpoint(&src, &plan, &dest, &mut |_| Ok(false));
-            assert!(r.is_err(), "kill at {kill} of {total} did not stop the copy");
+            assert!(
+                r.is_err(),
+                "kill at {kill} of {total} did not stop the copy"
+            );
             dest.crash(mode);
             match Db::open(dest.clone(), opts().create_if_missing(false)) {
                 Ok(copy) => {

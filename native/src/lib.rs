@@ -40,8 +40,8 @@ use std::time::Duration;
 
 pub use cairn_core::db::Recovered;
 pub use cairn_core::{
-    Direction, Error, LevelStats, Options, RecoveryMode, Result, Stats, TableInfo, WriteBatch,
-    WriteOptions,
+    CheckpointReport, Direction, Error, LevelStats, Options, RecoveryMode, Result, Stats,
+    TableInfo, WriteBatch, WriteOptions,
 };
 pub use cairn_vfs::{MemVfs, ReadOnlyVfs, StdVfs, Vfs};
 
@@ -397,6 +397,27 @@ impl Db<StdVfs> {
     }
 }
 
+impl Db<StdVfs> {
+    /// Takes a checkpoint into directory `dest` (created if missing; it must be empty): a
+    /// consistent copy, openable with [`Db::open`] on every target, made while reads and
+    /// writes go on. It holds every write committed before the call and none after
+    /// ([`CheckpointReport::sequence`]). Tables are hard-linked when `dest` is on the same
+    /// file system (they never change once written, and the link keeps them when the source
+    /// compacts them away) and copied otherwise; the manifest and the WALs are copied up to
+    /// their length at the start. A crash during the checkpoint leaves the source intact and
+    /// `dest` without a current pointer, which [`Db::open`] refuses; remove it and retry.
+    pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<CheckpointReport> {
+        let dest = dest.as_ref();
+        let vfs = StdVfs::new(dest)?;
+        let src_dir = self.shared().read().open()?.vfs().dir().to_path_buf();
+        let mut link = |name: &str| -> Result<bool> {
+            // Any failure (another file system, no link support) falls back to a copy.
+            Ok(std::fs::hard_link(src_dir.join(name), dest.join(name)).is_ok())
+        };
+        self.checkpoint_into(&vfs, &mut link)
+    }
+}
+
 impl Db<ReadOnlyVfs<StdVfs>> {
     /// Opens the existing database at `path` for reading only (native and WASI): takes no
     /// lock, writes not one byte (every file is opened without write access, through a
@@ -654,6 +675,33 @@ impl<V: Vfs + Clone> Db<V> {
             self.shared().notify_bg();
             self.shared().wait_bg(Duration::from_millis(20));
         }
+    }
+
+    /// Takes a checkpoint of the database into `dest`, a VFS holding no file (see
+    /// [`Db::checkpoint`] for directories): a consistent, openable copy made while reads and
+    /// writes go on. The engine's lock is held only to record and pin the files (no obsolete
+    /// file is removed until the copy ends); the copy itself runs without it. `link` is asked
+    /// for each table (tables never change once written) whether it made the file in `dest`
+    /// itself, e.g. as a hard link; `|_| Ok(false)` copies everything.
+    pub fn checkpoint_into<D: Vfs>(
+        &self,
+        dest: &D,
+        link: &mut dyn FnMut(&str) -> Result<bool>,
+    ) -> Result<CheckpointReport> {
+        let (plan, src) = {
+            let mut state = self.shared().write();
+            let core = state.open_mut()?;
+            (core.begin_checkpoint()?, core.vfs().clone())
+        };
+        let copied = cairn_core::copy_checkpoint(&src, &plan, dest, link);
+        // Release the pin even when the copy failed; after a close there is nothing to unpin.
+        let ended = match self.shared().write().open_mut() {
+            Ok(core) => core.end_checkpoint(),
+            Err(_) => Ok(()),
+        };
+        let report = copied?;
+        ended?;
+        Ok(report)
     }
 
     /// Counters, sizes per level, cache figures. After [`Db::close`], the figures as of the

@@ -362,7 +362,9 @@ impl<V: Vfs + Clone> Db<V> {
             Err(current::ReadError::Io(e)) => Err(e.into()),
             Ok(cur) => {
                 if opts.error_if_exists {
-                    return Err(Error::AlreadyExists(String::from("error_if_exists is set")));
+                    return Err(Error::AlreadyExists(String::from(
+                        "a database, and error_if_exists is set",
+                    )));
                 }
                 Ok(Some(cur))
             }

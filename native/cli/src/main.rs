@@ -129,6 +129,14 @@ enum Command {
         /// Database directory.
         db: PathBuf,
     },
+    /// Copy the database into DEST, a new or empty directory, as a consistent checkpoint that
+    /// opens on every target (tables hard-linked when DEST is on the same file system).
+    Checkpoint {
+        /// Database directory.
+        db: PathBuf,
+        /// Destination directory (created if missing; must be empty).
+        dest: PathBuf,
+    },
     /// Load `hex(key)<TAB>hex(value)` lines from FILE (`-` = stdin); creates the database.
     Import {
         /// Database directory.
@@ -241,6 +249,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::DumpManifest { db } => inspect::dump_manifest(&ctx, &db),
         Command::Verify { db } => inspect::verify(&ctx, &db),
         Command::Compact { db } => ops::compact(&ctx, &db),
+        Command::Checkpoint { db, dest } => ops::checkpoint(&db, &dest),
         Command::Import { db, file } => ops::import(&ctx, &db, &file),
         Command::Export { db, file } => ops::export(&ctx, &db, &file),
         Command::Bench(args) => bench::run(&ctx, &args),

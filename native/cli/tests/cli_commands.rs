@@ -418,6 +418,31 @@ fn compact_and_bench_run() {
     assert_eq!(code(&o), 2);
 }
 
+#[test]
+fn checkpoint_copies_a_database_that_opens_and_reads_the_same() {
+    let t = TestDir::new("cli-checkpoint");
+    let dir = t.join("db");
+    let copy = t.join("copy");
+    ok(&["bench", p(&dir), "--num", "5000", "--value-size", "32"]);
+    ok(&["put", p(&dir), "last", "1"]);
+    let out = ok(&["checkpoint", p(&dir), p(&copy)]);
+    assert!(out.contains("checkpoint in"), "{out}");
+    ok(&["put", p(&dir), "after", "2"]);
+    assert_eq!(ok(&["scan", p(&copy), "--count"]), "5001\n");
+    assert_eq!(ok(&["get", p(&copy), "last"]), "1\n");
+    assert_eq!(code(&cairn(&["get", p(&copy), "after"])), 8);
+    ok(&["verify", p(&copy)]);
+    // Into a directory that holds files: refused (exit 2), and nothing in it changes.
+    let before = snapshot_files(&copy);
+    let o = cairn(&["checkpoint", p(&dir), p(&copy)]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(snapshot_files(&copy), before);
+    // From a database that does not exist: exit 3, no destination made.
+    let o = cairn(&["checkpoint", p(&t.join("nope")), p(&t.join("copy2"))]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+}
+
 /// Every file of `dir` with its bytes, for before/after comparisons.
 fn snapshot_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
