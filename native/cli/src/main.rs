@@ -151,6 +151,22 @@ enum Command {
         /// Output file, or `-` for stdout.
         file: PathBuf,
     },
+    /// Write a backup of the database to FILE (`-` = stdout): one checksummed stream, a
+    /// consistent copy that `restore` turns back into a database on any target (the browser
+    /// package exports and imports the same stream).
+    Backup {
+        /// Database directory.
+        db: PathBuf,
+        /// Output file (must not exist), or `-` for stdout.
+        file: PathBuf,
+    },
+    /// Restore the backup in FILE (`-` = stdin) into DB, a new or empty directory.
+    Restore {
+        /// Backup file, or `-` for stdin.
+        file: PathBuf,
+        /// Database directory to create (must be missing or empty).
+        db: PathBuf,
+    },
     /// Quick benchmark: fill, then random reads and a full scan; throughput and latency
     /// percentiles.
     Bench(bench::BenchArgs),
@@ -252,6 +268,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Checkpoint { db, dest } => ops::checkpoint(&db, &dest),
         Command::Import { db, file } => ops::import(&ctx, &db, &file),
         Command::Export { db, file } => ops::export(&ctx, &db, &file),
+        Command::Backup { db, file } => ops::backup(&db, &file),
+        Command::Restore { file, db } => ops::restore(&file, &db),
         Command::Bench(args) => bench::run(&ctx, &args),
     }
 }
