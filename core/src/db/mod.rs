@@ -24,6 +24,7 @@ mod read;
 mod write;
 
 pub use jobs::{Job, JobOutput, Ticket};
+pub use open::{read_manifest, ManifestRead, Verified};
 pub use read::prefix_successor;
 pub use write::PendingCommit;
 

@@ -15,7 +15,6 @@ mod error;
 mod inspect;
 mod ops;
 mod progress;
-mod rofile;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use codec::Format;
