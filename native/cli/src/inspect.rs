@@ -516,7 +516,7 @@ pub fn dump_manifest(ctx: &Ctx, dir: &Path) -> Result<()> {
     // The manifest as recovery reads and judges it (torn tail or corruption).
     let m = read_manifest(&vfs, open_options().num_levels, &cur).map_err(fail)?;
     let name = &m.name;
-    let valid_len = m.torn_tail.map_or_else(|| m.file.len().unwrap_or(0), |t| t);
+    let valid_len = m.torn_tail.unwrap_or_else(|| m.file.len().unwrap_or(0));
     let mut o = String::new();
     let _ = writeln!(
         o,
