@@ -5,9 +5,10 @@
 //! torn tail, what is damage, which WALs the manifest needs, whether every table is there —
 //! without writing a byte. [`Db::open`] runs it, then makes the repairs it decided on
 //! (truncating torn tails), flushes what it replayed and starts a new WAL and manifest;
-//! [`Db::open_read_only`] runs it and keeps the result in memory. (`cairn verify` and the
-//! `dump-*` commands still have their own copy of the manifest and WAL checks; moving them onto
-//! the read-only open is issue 21 item 2, not done yet.)
+//! [`Db::open_read_only`] runs it and keeps the result in memory; [`Db::verify`] (what
+//! `cairn verify` runs) runs it the read-only way and then reads every table block, and
+//! `cairn dump-manifest` judges a manifest with [`read_manifest`], the function recovery
+//! reads it with. So the tools refuse exactly what open refuses.
 //!
 //! **A failed open leaves the directory as it found it.** The checks that can fail on a
 //! directory that holds no valid database (no current pointer, leftovers that are not from an
@@ -220,11 +221,15 @@ impl<V: Vfs + Clone> Db<V> {
         if !leftovers.is_empty() {
             vfs.sync_dir()?;
         }
-        if let Some((_, file, Some(off))) = &old_manifest {
+        // Recovery read the files through `open_read` (without write access on StdVfs, where
+        // a truncate of such a handle fails): repairs go through handles opened for writing.
+        if let Some((name, _, Some(off))) = &old_manifest {
+            let file = vfs.open(name)?;
             file.truncate(*off)?;
             file.sync()?;
         }
-        for (_, file, torn) in &wals {
+        for (name, _, torn) in &wals {
+            let file = vfs.open(name)?;
             if let Some(off) = torn {
                 if *off >= wal::FILE_HEADER_LEN as u64 {
                     file.truncate(*off)?;
