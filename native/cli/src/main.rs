@@ -129,11 +129,18 @@ enum Command {
         db: PathBuf,
     },
     /// Load `hex(key)<TAB>hex(value)` lines from FILE (`-` = stdin); creates the database.
+    ///
+    /// All or nothing against bad input: every line is checked before the database is opened,
+    /// so a malformed line (exit 2, naming FILE:LINE) leaves it unchanged and creates nothing.
     Import {
         /// Database directory.
         db: PathBuf,
-        /// Input file, or `-` for stdin.
+        /// Input file, or `-` for stdin (read into memory: it cannot be read twice).
         file: PathBuf,
+        /// Skip the lines before LINE (1-based): resumes an import whose writing failed at
+        /// the line its error names.
+        #[arg(long, value_name = "LINE", default_value_t = 1)]
+        resume_from: u64,
     },
     /// Write every live entry as `hex(key)<TAB>hex(value)` lines to FILE (`-` = stdout).
     Export {
@@ -240,7 +247,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::DumpManifest { db } => inspect::dump_manifest(&ctx, &db),
         Command::Verify { db } => inspect::verify(&ctx, &db),
         Command::Compact { db } => ops::compact(&ctx, &db),
-        Command::Import { db, file } => ops::import(&ctx, &db, &file),
+        Command::Import {
+            db,
+            file,
+            resume_from,
+        } => ops::import(&ctx, &db, &file, resume_from),
         Command::Export { db, file } => ops::export(&ctx, &db, &file),
         Command::Bench(args) => bench::run(&ctx, &args),
     }
