@@ -411,6 +411,7 @@ impl<V: Vfs + Clone> Db<V> {
 
     /// Flushes, then compacts every table overlapping `[start, end]` down the levels, inline.
     pub fn compact_range(&mut self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.resume_if_resumable()?;
         self.check_writable()?;
         self.flush()?;
         for level in 0..self.version.num_levels() {

@@ -21,6 +21,7 @@
 mod jobs;
 mod open;
 mod read;
+mod resume;
 mod write;
 
 pub use jobs::{Job, JobOutput, Ticket};
@@ -86,6 +87,9 @@ pub struct Db<V: Vfs + Clone> {
     flushed_seq: u64,
     snapshots: BTreeMap<u64, usize>,
     poisoned: Option<String>,
+    /// True while every error that poisoned the database was a full disk
+    /// (`ErrorKind::NoSpace`): [`Db::resume`] may then lift the poison without a reopen.
+    poisoned_by_no_space: bool,
     running: Vec<Ticket>,
     next_job_id: u64,
     flush_running: bool,
@@ -164,8 +168,13 @@ impl<V: Vfs + Clone> Db<V> {
     }
 
     fn poison(&mut self, e: &Error) {
+        let no_space = resume::is_no_space(e);
         if self.poisoned.is_none() {
             self.poisoned = Some(format!("{e}"));
+            self.poisoned_by_no_space = no_space;
+        } else if !no_space {
+            // Any other failure on top of a full disk needs a reopen.
+            self.poisoned_by_no_space = false;
         }
     }
 
@@ -273,6 +282,11 @@ impl<V: Vfs + Clone> Db<V> {
     pub fn close(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
+        }
+        if self.is_resumable() {
+            // Space may have been freed since: end cleanly if the database can resume. If it
+            // cannot, the close is like a crash (what was synced stays).
+            let _ = self.resume();
         }
         let r = match (&self.poisoned, self.wal.as_mut()) {
             // Sync, then end the WAL with its clean-close marker (see `wal`).

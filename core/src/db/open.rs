@@ -547,6 +547,7 @@ impl<V: Vfs + Clone> Db<V> {
             flushed_seq,
             snapshots: BTreeMap::new(),
             poisoned: None,
+            poisoned_by_no_space: false,
             running: Vec::new(),
             next_job_id: 0,
             flush_running: false,
