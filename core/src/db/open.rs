@@ -453,7 +453,9 @@ impl<V: Vfs + Clone> Db<V> {
             progress(meta.size);
         }
 
-        // What the next open removes, by the rule it removes files with.
+        // What the next open removes, by the rule it removes files with; what it would look
+        // obsolete but is not provably the engine's is left alone and listed, as open lists it.
+        v.recovered = db.recovered.clone();
         for name in db.vfs.list()? {
             let kind = filename::parse(&name);
             if super::jobs::is_obsolete(
@@ -463,13 +465,15 @@ impl<V: Vfs + Clone> Db<V> {
                 u64::MAX,
                 manifest_number,
                 u64::MAX,
-            ) && db.provably_ours(&name, kind)?
-            {
-                v.obsolete_files.push(name);
+            ) {
+                if db.provably_ours(&name, kind)? {
+                    v.obsolete_files.push(name);
+                } else if !v.recovered.unknown_files.contains(&name) {
+                    v.recovered.unknown_files.push(name);
+                }
             }
         }
         v.obsolete_files.sort();
-        v.recovered = db.recovered.clone();
         Ok(v)
     }
 
