@@ -252,6 +252,22 @@ impl<F: File> WalWriter<F> {
         self.sync()
     }
 
+    /// Cuts the file back to the last offset known durable (a sync covering it returned `Ok`)
+    /// and syncs it: drops a partial append and the records whose sync failed or never ran,
+    /// so that nothing of unknown durability sits below later records. The caller makes the
+    /// writes of the records it dropped durable otherwise (`Db::resume` flushes them).
+    pub fn truncate_to_synced(&mut self) -> Result<()> {
+        let keep = self
+            .synced
+            .max(FILE_HEADER_LEN as u64)
+            .min(self.offset.max(FILE_HEADER_LEN as u64));
+        self.file.truncate(keep)?;
+        self.file.sync()?;
+        self.offset = keep;
+        self.synced = keep;
+        Ok(())
+    }
+
     /// Records that a sync made by someone holding [`WalWriter::file`] covered the first
     /// `offset` bytes.
     pub fn mark_synced(&mut self, offset: u64) {

@@ -14,6 +14,12 @@
 //!   `Recovered::damaged_current_slots`).
 //!
 //! Anything else — a wrong value, a missing or resurrected key, a panic — fails the test.
+//!
+//! Every flip is also fed to `Db::verify` (what `cairn verify` runs) before the open, and the
+//! two must agree: verify refuses exactly when open refuses, with the same error; when open
+//! accepts, verify reports the same recovery (torn tails, replayed WALs, damaged slots,
+//! unknown files) and says how many WAL bytes are dropped; verify reports table damage
+//! whenever a read fails, and only there or in a filter block.
 //! Small files and every WAL are flipped at every bit; large ones at a dense, evenly spread
 //! sample. The WAL suite runs on the database as a crash leaves it and as a clean close leaves
 //! it, and prints the torn-tail window it measured.
@@ -196,15 +202,65 @@ fn trial(fx: &Fixture, name: &str, bit: usize, mode: RecoveryMode) -> Verdict {
         }
         vfs.put_file(n, b);
     }
+    // `cairn verify`'s verdict first (it writes nothing), then open's on the same files.
+    let verified = catch_unwind(AssertUnwindSafe(|| {
+        Db::verify(vfs.clone(), opts(mode), &mut |_| {})
+    }));
+    let Ok(verified) = verified else {
+        return Verdict::Panicked;
+    };
     let r = catch_unwind(AssertUnwindSafe(|| {
         let db = match Db::open(vfs.clone(), opts(mode)) {
             Ok(db) => db,
-            Err(Error::Corruption { .. } | Error::UnsupportedFormat(_)) => {
-                return Verdict::Detected
+            Err(e) => {
+                // Open refuses: verify must refuse with the very same error.
+                if verified.as_ref().err() != Some(&e) {
+                    return Verdict::Wrong(format!(
+                        "open refused with {e:?} but verify said {:?}",
+                        verified.map(|v| v.problems)
+                    ));
+                }
+                return match e {
+                    Error::Corruption { .. } | Error::UnsupportedFormat(_) => Verdict::Detected,
+                    e => Verdict::Wrong(format!("open: untyped error {e:?}")),
+                };
             }
-            Err(e) => return Verdict::Wrong(format!("open: untyped error {e:?}")),
         };
-        match read_typed(&db, &fx.keys) {
+        let v = match verified {
+            Ok(v) => v,
+            Err(e) => return Verdict::Wrong(format!("open succeeded but verify refused: {e:?}")),
+        };
+        // Verify reports what open decided: the same torn tails, replayed WALs, slots, files.
+        let mut opened = db.recovery_report().clone();
+        opened.removed_files = 0;
+        opened.read_only = true;
+        if v.recovered != opened {
+            return Verdict::Wrong(format!(
+                "verify's recovery {:?} differs from open's {opened:?}",
+                v.recovered
+            ));
+        }
+        if v.recovered.torn_wal_tail.is_some() != (v.torn_wal_bytes > 0) {
+            return Verdict::Wrong(format!(
+                "torn tail {:?} but {} torn bytes",
+                v.recovered.torn_wal_tail, v.torn_wal_bytes
+            ));
+        }
+        let read = read_typed(&db, &fx.keys);
+        // Verify never says OK when a read fails; it finds table damage only where reads
+        // fail or in filter blocks (dropped on a checksum failure, harmless to reads).
+        let read_failed = read.is_err();
+        if read_failed && v.problems.is_empty() {
+            return Verdict::Wrong(format!("reads failed with {read:?} but verify said OK"));
+        }
+        let in_filter = name.ends_with(".sst") && in_filter_block(&fx.files[name], name, bit / 8);
+        if !(read_failed || v.problems.is_empty() || in_filter) {
+            return Verdict::Wrong(format!(
+                "verify found {:?} where every read succeeds",
+                v.problems
+            ));
+        }
+        match read {
             Err(Error::Corruption { .. } | Error::UnsupportedFormat(_)) => Verdict::Detected,
             Err(e) => Verdict::Wrong(format!("read: untyped error {e:?}")),
             Ok(state) if state == fx.expected => Verdict::Correct {

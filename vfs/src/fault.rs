@@ -444,6 +444,9 @@ enum Go {
     Run,
     /// This is the kill point: apply (a write applies `len` bytes), then fail.
     DieAfter { len: usize },
+    /// A write to a full disk: the first `len` bytes fit, then it fails with `NoSpace` (the
+    /// process lives on).
+    FullAfter { len: usize },
 }
 
 struct State {
@@ -459,6 +462,8 @@ struct State {
     seen: [u64; OpKind::COUNT],
     injections: Vec<Injection>,
     fail_syncs: Option<ErrorKind>,
+    /// Every `create` and `write_at` fails with `NoSpace` (a full disk).
+    disk_full: bool,
     stats: FaultStats,
     locks: BTreeMap<u64, LockGuard>,
     next_lock: u64,
@@ -479,6 +484,7 @@ impl State {
             seen: [0; OpKind::COUNT],
             injections: Vec::new(),
             fail_syncs: None,
+            disk_full: false,
             stats: FaultStats::default(),
             locks: BTreeMap::new(),
             next_lock: 0,
@@ -543,6 +549,18 @@ impl State {
                     format!("injected failure of {op:?} #{seen}"),
                 ));
             }
+            if self.disk_full && op == OpKind::Create {
+                self.stats.injected += 1;
+                return Err(Error::new(
+                    ErrorKind::NoSpace,
+                    format!("injected full disk: {op:?} #{seen}"),
+                ));
+            }
+            if self.disk_full && op == OpKind::Write {
+                // What fits is written (a short write), the rest fails.
+                self.stats.injected += 1;
+                go = Go::FullAfter { len: write_len / 2 };
+            }
             if let (Some(kind), OpKind::Sync | OpKind::SyncDir) = (self.fail_syncs, op) {
                 self.stats.injected += 1;
                 return Err(Error::new(
@@ -562,7 +580,7 @@ impl State {
                 s.writes += 1;
                 let len = match go {
                     Go::Run => write_len,
-                    Go::DieAfter { len } => len,
+                    Go::DieAfter { len } | Go::FullAfter { len } => len,
                 };
                 s.bytes_written += len as u64;
             }
@@ -617,6 +635,7 @@ impl State {
         self.kill_at = None;
         self.injections.clear();
         self.fail_syncs = None;
+        self.disk_full = false;
     }
 }
 
@@ -868,7 +887,16 @@ impl<V: Vfs> FaultVfs<V> {
         self.state().fail_syncs = kind;
     }
 
-    /// Disarms the kill point, pending injections and `fail_all_syncs` (a crash does this
+    /// `true`: the disk is full from now on — every `create` fails with
+    /// [`ErrorKind::NoSpace`], and every `write_at` writes the first half of its data (a short
+    /// write: what fits) and then fails with `NoSpace` (reads, removes, truncates and syncs go
+    /// on; combine with [`FaultVfs::fail_all_syncs`] for a disk whose syncs fail too).
+    /// `false`: space was freed.
+    pub fn set_disk_full(&self, full: bool) {
+        self.state().disk_full = full;
+    }
+
+    /// Disarms the kill point, pending injections, `fail_all_syncs` and `set_disk_full` (a crash does this
     /// too). Does not revive a killed process: only [`FaultVfs::crash`] does.
     pub fn clear_faults(&self) {
         self.state().disarm();
@@ -1088,6 +1116,10 @@ impl<F: File> FaultFile<F> {
         match go {
             Go::Run => Ok(()),
             Go::DieAfter { .. } => Err(crashed()),
+            Go::FullAfter { .. } => Err(Error::new(
+                ErrorKind::NoSpace,
+                String::from("injected full disk: a short write"),
+            )),
         }
     }
 }
@@ -1102,7 +1134,7 @@ impl<F: File> File for FaultFile<F> {
         let go = self.begin(OpKind::Write, data.len())?;
         let data = match go {
             Go::Run => data,
-            Go::DieAfter { len } => &data[..len.min(data.len())],
+            Go::DieAfter { len } | Go::FullAfter { len } => &data[..len.min(data.len())],
         };
         // A kill that applies nothing leaves no trace (but a full write of 0 bytes still
         // goes through, as it may extend the file).

@@ -270,7 +270,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// inside it, as a crash while creating it leaves it), a table ending with its footer
     /// magic, an empty file. Anything else named like an engine file is someone else's, and is
     /// left alone.
-    fn provably_ours(&self, name: &str, kind: FileKind) -> Result<bool> {
+    pub(super) fn provably_ours(&self, name: &str, kind: FileKind) -> Result<bool> {
         if kind.number().is_some_and(|n| n >= self.first_own_file) {
             return Ok(true);
         }
@@ -332,12 +332,14 @@ impl<V: Vfs + Clone> Db<V> {
         let mut removed = 0u64;
         for name in self.vfs.list()? {
             let kind = filename::parse(&name);
-            let obsolete = match kind {
-                FileKind::Wal(n) => n < self.log_number && n != wal_number,
-                FileKind::Table(n) => !live.contains(&n) && n < min_running,
-                FileKind::Manifest(n) => n != manifest_number,
-                FileKind::Current | FileKind::Other => false,
-            };
+            let obsolete = is_obsolete(
+                kind,
+                &live,
+                self.log_number,
+                wal_number,
+                manifest_number,
+                min_running,
+            );
             if obsolete && !self.provably_ours(&name, kind)? {
                 if !self.recovered.unknown_files.contains(&name) {
                     self.recovered.unknown_files.push(name);
@@ -412,6 +414,7 @@ impl<V: Vfs + Clone> Db<V> {
 
     /// Flushes, then compacts every table overlapping `[start, end]` down the levels, inline.
     pub fn compact_range(&mut self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.resume_if_resumable()?;
         self.check_writable()?;
         self.flush()?;
         for level in 0..self.version.num_levels() {
@@ -421,5 +424,25 @@ impl<V: Vfs + Clone> Db<V> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a file of `kind` is obsolete: a WAL below the log number (other than the one being
+/// written), a table in no version and not possibly being written by a running job (numbered
+/// below `min_running`), a manifest other than the current one. `Db::verify` reports what the
+/// next open would remove by the same rule.
+pub(super) fn is_obsolete(
+    kind: FileKind,
+    live: &BTreeSet<u64>,
+    log_number: u64,
+    wal_number: u64,
+    manifest_number: u64,
+    min_running: u64,
+) -> bool {
+    match kind {
+        FileKind::Wal(n) => n < log_number && n != wal_number,
+        FileKind::Table(n) => !live.contains(&n) && n < min_running,
+        FileKind::Manifest(n) => n != manifest_number,
+        FileKind::Current | FileKind::Other => false,
     }
 }

@@ -22,10 +22,12 @@ mod checkpoint;
 mod jobs;
 mod open;
 mod read;
+mod resume;
 mod write;
 
 pub use checkpoint::{copy_checkpoint, CheckpointFile, CheckpointPlan, CheckpointReport};
 pub use jobs::{Job, JobOutput, Ticket};
+pub use open::{read_manifest, ManifestRead, Verified};
 pub use read::prefix_successor;
 pub use write::PendingCommit;
 
@@ -87,6 +89,9 @@ pub struct Db<V: Vfs + Clone> {
     flushed_seq: u64,
     snapshots: BTreeMap<u64, usize>,
     poisoned: Option<String>,
+    /// True while every error that poisoned the database was a full disk
+    /// (`ErrorKind::NoSpace`): [`Db::resume`] may then lift the poison without a reopen.
+    poisoned_by_no_space: bool,
     running: Vec<Ticket>,
     next_job_id: u64,
     flush_running: bool,
@@ -167,8 +172,13 @@ impl<V: Vfs + Clone> Db<V> {
     }
 
     fn poison(&mut self, e: &Error) {
+        let no_space = resume::is_no_space(e);
         if self.poisoned.is_none() {
             self.poisoned = Some(format!("{e}"));
+            self.poisoned_by_no_space = no_space;
+        } else if !no_space {
+            // Any other failure on top of a full disk needs a reopen.
+            self.poisoned_by_no_space = false;
         }
     }
 
@@ -276,6 +286,11 @@ impl<V: Vfs + Clone> Db<V> {
     pub fn close(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
+        }
+        if self.is_resumable() {
+            // Space may have been freed since: end cleanly if the database can resume. If it
+            // cannot, the close is like a crash (what was synced stays).
+            let _ = self.resume();
         }
         let r = match (&self.poisoned, self.wal.as_mut()) {
             // Sync, then end the WAL with its clean-close marker (see `wal`).

@@ -5,9 +5,10 @@
 //! torn tail, what is damage, which WALs the manifest needs, whether every table is there —
 //! without writing a byte. [`Db::open`] runs it, then makes the repairs it decided on
 //! (truncating torn tails), flushes what it replayed and starts a new WAL and manifest;
-//! [`Db::open_read_only`] runs it and keeps the result in memory. (`cairn verify` and the
-//! `dump-*` commands still have their own copy of the manifest and WAL checks; moving them onto
-//! the read-only open is issue 21 item 2, not done yet.)
+//! [`Db::open_read_only`] runs it and keeps the result in memory; [`Db::verify`] (what
+//! `cairn verify` runs) runs it the read-only way and then reads every table block, and
+//! `cairn dump-manifest` judges a manifest with [`read_manifest`], the function recovery
+//! reads it with. So the tools refuse exactly what open refuses.
 //!
 //! **A failed open leaves the directory as it found it.** The checks that can fail on a
 //! directory that holds no valid database (no current pointer, leftovers that are not from an
@@ -24,6 +25,7 @@ use crate::manifest::{self, ManifestWriter};
 use crate::memtable::{Frozen, Memtable};
 use crate::options::Options;
 use crate::stats::Stats;
+use crate::table::Table;
 use crate::table_cache::TableCache;
 use crate::version::{AddedTable, Version, VersionEdit};
 use crate::wal::{self, WalWriter};
@@ -55,6 +57,39 @@ struct Recovery<F> {
     recovered: Recovered,
 }
 
+/// What [`Db::verify`] found in a database that [`Db::open`] accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    /// What recovery decided, exactly as `Db::open` decides it: the torn tails it drops, the
+    /// WALs it replays, the damaged current-pointer slots, the unknown files it leaves alone.
+    pub recovered: Recovered,
+    /// The manifest the current pointer names.
+    pub manifest: String,
+    /// The oldest WAL the manifest needs.
+    pub log_number: u64,
+    /// The last sequence number recovery keeps.
+    pub last_sequence: u64,
+    /// Tables the manifest names.
+    pub tables: u64,
+    /// Data blocks read and checked.
+    pub data_blocks: u64,
+    /// Table entries decoded.
+    pub entries: u64,
+    /// Table bytes read.
+    pub bytes_read: u64,
+    /// Bytes of the WALs replayed.
+    pub wal_bytes: u64,
+    /// Bytes of WAL tail that recovery drops as torn (0 when nothing is dropped). Writes in
+    /// them are lost; see `docs/DURABILITY.md` for when that can be an acknowledged write.
+    pub torn_wal_bytes: u64,
+    /// Damage in tables (open only checks that each is there at its size; reads of the damaged
+    /// blocks fail with these errors).
+    pub problems: Vec<Error>,
+    /// Obsolete files the next open removes (proved written by this engine).
+    pub obsolete_files: Vec<String>,
+}
+
 /// How the detail of a missing-file error starts.
 const MISSING: &str = "missing: ";
 
@@ -68,6 +103,79 @@ fn missing<'a>(name: &'a str, what: &str) -> impl FnOnce(cairn_vfs::Error) -> Er
             e.into()
         }
     }
+}
+
+/// The manifest a current pointer names, read and judged as recovery judges it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ManifestRead<F> {
+    /// The manifest's file name.
+    pub name: String,
+    /// The file.
+    pub file: Arc<F>,
+    /// Every edit kept (a torn tail dropped), the snapshot first.
+    pub edits: Vec<VersionEdit>,
+    /// The version the edits build.
+    pub version: Version,
+    /// The oldest WAL the version needs.
+    pub log_number: u64,
+    /// The next file number the edits record.
+    pub next_file: u64,
+    /// The last sequence number the edits record as flushed.
+    pub last_sequence: u64,
+    /// The offset of a torn tail that recovery drops.
+    pub torn_tail: Option<u64>,
+}
+
+/// Reads manifest `cur.manifest` from `vfs` and decides, as [`Db::open`] does, whether damage
+/// at its end is a torn tail or corruption: a torn tail is an append that never completed, so
+/// nothing it would have made obsolete was removed yet, and the WAL the remaining edits need
+/// is still there. If that WAL is gone, the damaged record was a complete, synced edit (a
+/// flipped bit, not a torn write) and dropping it would silently lose the data it recorded:
+/// that is [`Error::Corruption`]. Writes nothing. `cairn dump-manifest` uses this too.
+#[doc(hidden)]
+pub fn read_manifest<V: Vfs>(
+    vfs: &V,
+    num_levels: usize,
+    cur: &current::Current,
+) -> Result<ManifestRead<V::File>> {
+    let name = filename::manifest(cur.manifest);
+    let file = vfs
+        .open_read(&name)
+        .map_err(missing(&name, "the manifest named by CURRENT is missing"))?;
+    let replayed = manifest::replay(&*file, &name)?;
+    let mut v = Version::empty(num_levels);
+    let (mut log, mut next, mut seq) = (0, 1, 0);
+    for edit in &replayed.edits {
+        v = v
+            .apply(edit)
+            .map_err(|e| Error::corruption(&name, None, e.0))?;
+        log = edit.log_number.unwrap_or(log);
+        next = edit.next_file_number.unwrap_or(next);
+        seq = edit.last_sequence.unwrap_or(seq);
+    }
+    if let Some(off) = replayed.torn_tail {
+        if log > 0 && !vfs.exists(&filename::wal(log))? {
+            return Err(Error::corruption(
+                &name,
+                Some(off),
+                format!(
+                    "damaged last record: without it the manifest needs WAL {log}, which was \
+                     already removed"
+                ),
+            ));
+        }
+    }
+    Ok(ManifestRead {
+        name,
+        file,
+        edits: replayed.edits,
+        version: v,
+        log_number: log,
+        next_file: next,
+        last_sequence: seq,
+        torn_tail: replayed.torn_tail,
+    })
 }
 
 impl<V: Vfs + Clone> Db<V> {
@@ -113,11 +221,15 @@ impl<V: Vfs + Clone> Db<V> {
         if !leftovers.is_empty() {
             vfs.sync_dir()?;
         }
-        if let Some((_, file, Some(off))) = &old_manifest {
+        // Recovery read the files through `open_read` (without write access on StdVfs, where
+        // a truncate of such a handle fails): repairs go through handles opened for writing.
+        if let Some((name, _, Some(off))) = &old_manifest {
+            let file = vfs.open(name)?;
             file.truncate(*off)?;
             file.sync()?;
         }
-        for (_, file, torn) in &wals {
+        for (name, _, torn) in &wals {
+            let file = vfs.open(name)?;
             if let Some(off) = torn {
                 if *off >= wal::FILE_HEADER_LEN as u64 {
                     file.truncate(*off)?;
@@ -227,37 +339,16 @@ impl<V: Vfs + Clone> Db<V> {
         opts.validate()?;
         let ro = ReadOnlyVfs::new(vfs);
         let opts = Arc::new(opts);
-        let mut attempt = 0;
-        let rec = loop {
-            let Some(cur) = Db::<ReadOnlyVfs<V>>::check_current(&ro, &opts)? else {
-                return Err(Error::NotFound(String::from(
-                    "no CURRENT pointer (a read-only open creates nothing)",
-                )));
-            };
-            match Db::<ReadOnlyVfs<V>>::recover(&ro, &opts, Some(cur)) {
-                Ok(rec) => break rec,
-                Err(e) => {
-                    // A writer may have moved on under us: a newer manifest, a removed WAL
-                    // or table. Start over if the pointer changed; otherwise it is real.
-                    // A file that vanished while we opened (a WAL removed after a flush
-                    // edit, a table after a compaction) is retried too; a file that is
-                    // really missing fails the same way every time.
-                    attempt += 1;
-                    let moved = Db::<ReadOnlyVfs<V>>::check_current(&ro, &opts)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|now| now.generation != cur.generation);
-                    let vanished = match &e {
-                        Error::Io(io) => io.kind() == cairn_vfs::ErrorKind::NotFound,
-                        Error::Corruption { detail, .. } => detail.starts_with(MISSING),
-                        _ => false,
-                    };
-                    if !((moved || vanished) && attempt < 5) {
-                        return Err(e);
-                    }
-                }
-            }
-        };
+        let rec = Self::recover_read_only(&ro, &opts)?;
+        Ok(Self::read_only_db(ro, opts, rec))
+    }
+
+    /// The read-only engine object around what [`Db::recover_read_only`] found.
+    fn read_only_db(
+        ro: ReadOnlyVfs<V>,
+        opts: Arc<Options>,
+        rec: Recovery<<ReadOnlyVfs<V> as Vfs>::File>,
+    ) -> Db<ReadOnlyVfs<V>> {
         for (name, file) in &rec.tables {
             ro.pin(name, file.clone());
         }
@@ -285,7 +376,141 @@ impl<V: Vfs + Clone> Db<V> {
             recovered,
         );
         db.first_own_file = u64::MAX;
-        Ok(db)
+        db
+    }
+
+    /// Checks a database without changing it: runs the recovery [`Db::open`] runs (through a
+    /// [`ReadOnlyVfs`], like [`Db::open_read_only`]), so it fails exactly when `open` would
+    /// refuse the database, with the same error; then reads every block of every table the
+    /// manifest names (checksums, block encoding, key order, agreement with the manifest),
+    /// which `open` does not. `progress` is called with the size of each table checked.
+    ///
+    /// `Ok` means `open` accepts the database; [`Verified::problems`] lists the damage found
+    /// in tables (reads would fail there), and [`Verified::recovered`] what recovery decided
+    /// (torn tails it drops: [`Verified::torn_wal_bytes`] says how much).
+    pub fn verify(vfs: V, opts: Options, progress: &mut dyn FnMut(u64)) -> Result<Verified> {
+        opts.validate()?;
+        let ro = ReadOnlyVfs::new(vfs);
+        let opts = Arc::new(opts);
+        let rec = Self::recover_read_only(&ro, &opts)?;
+        let manifest_number = rec.current.as_ref().map_or(0, |c| c.manifest);
+        let (mut wal_bytes, mut torn_wal_bytes) = (0, 0);
+        for (_, file, torn) in &rec.wals {
+            let len = file.len()?;
+            wal_bytes += len;
+            if let Some(off) = torn {
+                torn_wal_bytes += len.saturating_sub(*off);
+            }
+        }
+        let files: BTreeMap<String, _> = rec.tables.iter().cloned().collect();
+        let db = Self::read_only_db(ro, opts, rec);
+        let mut v = Verified {
+            manifest: filename::manifest(manifest_number),
+            log_number: db.log_number,
+            last_sequence: db.last_seq,
+            wal_bytes,
+            torn_wal_bytes,
+            ..Verified::default()
+        };
+
+        // Every table, every block.
+        let mut live = alloc::collections::BTreeSet::new();
+        for (_, meta) in db.version.all_tables() {
+            live.insert(meta.number);
+            v.tables += 1;
+            let name = filename::table(meta.number);
+            let Some(file) = files.get(&name) else {
+                // Recovery opened every table it names; this cannot be missing.
+                v.problems
+                    .push(Error::corruption(&name, None, "table was not opened"));
+                continue;
+            };
+            let checked = Table::open(file.clone(), meta.number, meta.size, None).and_then(|t| {
+                let report = t.verify()?;
+                let p = t.properties();
+                if p.num_entries != meta.entries
+                    || p.min_seq != meta.min_seq
+                    || p.max_seq != meta.max_seq
+                    || p.smallest_key != meta.smallest
+                    || p.largest_key != meta.largest
+                {
+                    return Err(Error::corruption(
+                        &name,
+                        None,
+                        "table properties disagree with the manifest",
+                    ));
+                }
+                Ok(report)
+            });
+            match checked {
+                Ok(r) => {
+                    v.data_blocks += r.data_blocks;
+                    v.entries += r.entries;
+                    v.bytes_read += r.bytes_read;
+                }
+                Err(e) => v.problems.push(e),
+            }
+            progress(meta.size);
+        }
+
+        // What the next open removes, by the rule it removes files with; what it would look
+        // obsolete but is not provably the engine's is left alone and listed, as open lists it.
+        v.recovered = db.recovered.clone();
+        for name in db.vfs.list()? {
+            let kind = filename::parse(&name);
+            if super::jobs::is_obsolete(
+                kind,
+                &live,
+                db.log_number,
+                u64::MAX,
+                manifest_number,
+                u64::MAX,
+            ) {
+                if db.provably_ours(&name, kind)? {
+                    v.obsolete_files.push(name);
+                } else if !v.recovered.unknown_files.contains(&name) {
+                    v.recovered.unknown_files.push(name);
+                }
+            }
+        }
+        v.obsolete_files.sort();
+        Ok(v)
+    }
+
+    /// Runs recovery over `ro` without writing: the current pointer must exist (a read-only
+    /// open creates nothing). A writer may move on while we read (switch manifests, remove a
+    /// WAL after a flush edit, a table after a compaction): then this starts over, up to a
+    /// few times. A file that is really missing fails the same way every time.
+    fn recover_read_only(
+        ro: &ReadOnlyVfs<V>,
+        opts: &Options,
+    ) -> Result<Recovery<<ReadOnlyVfs<V> as Vfs>::File>> {
+        let mut attempt = 0;
+        loop {
+            let Some(cur) = Db::<ReadOnlyVfs<V>>::check_current(ro, opts)? else {
+                return Err(Error::NotFound(String::from(
+                    "no CURRENT pointer (a read-only open creates nothing)",
+                )));
+            };
+            match Db::<ReadOnlyVfs<V>>::recover(ro, opts, Some(cur)) {
+                Ok(rec) => return Ok(rec),
+                Err(e) => {
+                    attempt += 1;
+                    let moved = Db::<ReadOnlyVfs<V>>::check_current(ro, opts)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|now| now.generation != cur.generation);
+                    let vanished = match &e {
+                        Error::Io(io) => io.kind() == cairn_vfs::ErrorKind::NotFound,
+                        Error::Corruption { detail, .. } => detail.starts_with(MISSING),
+                        _ => false,
+                    };
+                    if !((moved || vanished) && attempt < 5) {
+                        return Err(e);
+                    }
+                }
+            }
+        }
     }
 
     /// Builds the engine object around a recovered state; the caller sets the writer parts.
@@ -326,6 +551,7 @@ impl<V: Vfs + Clone> Db<V> {
             flushed_seq,
             snapshots: BTreeMap::new(),
             poisoned: None,
+            poisoned_by_no_space: false,
             running: Vec::new(),
             next_job_id: 0,
             flush_running: false,
@@ -388,40 +614,17 @@ impl<V: Vfs + Clone> Db<V> {
             None => (Version::empty(opts.num_levels), 0, 1, 0, None),
             Some(cur) => {
                 recovered.damaged_current_slots = cur.damaged_slots;
-                let name = filename::manifest(cur.manifest);
-                let file = vfs
-                    .open_read(&name)
-                    .map_err(missing(&name, "the manifest named by CURRENT is missing"))?;
-                let replayed = manifest::replay(&*file, &name)?;
-                let mut v = Version::empty(opts.num_levels);
-                let (mut log, mut next, mut seq) = (0, 1, 0);
-                for edit in &replayed.edits {
-                    v = v
-                        .apply(edit)
-                        .map_err(|e| Error::corruption(&name, None, e.0))?;
-                    log = edit.log_number.unwrap_or(log);
-                    next = edit.next_file_number.unwrap_or(next);
-                    seq = edit.last_sequence.unwrap_or(seq);
+                let m = read_manifest(vfs, opts.num_levels, &cur)?;
+                if let Some(off) = m.torn_tail {
+                    recovered.torn_manifest_tail = Some((m.name.clone(), off));
                 }
-                if let Some(off) = replayed.torn_tail {
-                    // A torn tail is an append that never completed, so nothing it would
-                    // have made obsolete was removed yet: the WAL the remaining edits
-                    // still need is there. If it is gone, the damaged record was a
-                    // complete, synced edit (a flipped bit, not a torn write) and
-                    // dropping it would silently lose the data it recorded.
-                    if log > 0 && !vfs.exists(&filename::wal(log))? {
-                        return Err(Error::corruption(
-                            &name,
-                            Some(off),
-                            format!(
-                                "damaged last record: without it the manifest needs WAL \
-                                 {log}, which was already removed"
-                            ),
-                        ));
-                    }
-                    recovered.torn_manifest_tail = Some((name.clone(), off));
-                }
-                (v, log, next, seq, Some((name, file, replayed.torn_tail)))
+                (
+                    m.version,
+                    m.log_number,
+                    m.next_file,
+                    m.last_sequence,
+                    Some((m.name, m.file, m.torn_tail)),
+                )
             }
         };
         if version.num_levels() != opts.num_levels {

@@ -62,6 +62,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// the memtable, invisible to readers until [`Db::commit_finish`]. Freezes the memtable
     /// first if it is full. On an I/O error the database is poisoned for writes.
     pub fn commit_begin(&mut self, batches: &[&WriteBatch]) -> Result<PendingCommit<V::File>> {
+        self.resume_if_resumable()?;
         self.check_writable()?;
         if self.mem.approximate_memory() >= self.opts.write_buffer_size {
             self.rotate()?;
@@ -150,6 +151,7 @@ impl<V: Vfs + Clone> Db<V> {
     pub fn write(&mut self, batch: &WriteBatch, opts: WriteOptions) -> Result<()> {
         self.validate_batch(batch)?;
         if batch.is_empty() {
+            self.resume_if_resumable()?;
             return self.check_writable();
         }
         let pending = self.commit_begin(&[batch])?;
@@ -173,6 +175,7 @@ impl<V: Vfs + Clone> Db<V> {
 
     /// Makes every write so far durable.
     pub fn sync_wal(&mut self) -> Result<()> {
+        self.resume_if_resumable()?;
         self.check_writable()?;
         let Some(wal) = self.wal.as_mut() else {
             return Err(Error::ReadOnly(String::from("no WAL")));
@@ -214,6 +217,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// Freezes the active memtable and starts a new WAL. The old WAL is synced first, so a
     /// crash never keeps writes of the new WAL while losing earlier ones of the old.
     pub fn rotate(&mut self) -> Result<()> {
+        self.resume_if_resumable()?;
         self.check_writable()?;
         if self.mem.is_empty() {
             return Ok(());

@@ -1,36 +1,59 @@
 //! Commands that read database files directly, never changing them: `dump-wal`,
-//! `dump-sst`, `dump-manifest` and `verify`.
+//! `dump-sst`, `dump-manifest` and `verify`. Every file is read through the engine's
+//! [`ReadOnlyVfs`] (which refuses every mutation), and every verdict on what is a torn tail and
+//! what is damage comes from the engine's own recovery code: `verify` runs
+//! [`cairn_core::db::Db::verify`] (the recovery `Db::open` runs, plus a read of every table
+//! block), `dump-manifest` judges the manifest with [`cairn_core::db::read_manifest`] (what
+//! recovery reads it with), and `dump-wal` replays with [`wal::scan`] told whether the file is
+//! the newest WAL of its directory, as recovery tells it.
 
 use super::codec::{human_bytes, show};
 use super::error::{engine_exit_code, exit, CliError, IoContext, Result};
 use super::progress::{bar, Unit};
-use super::rofile::RoFile;
 use super::Ctx;
-use cairn::{Error, RecoveryMode};
+use cairn::{Error, Options, RecoveryMode};
 use cairn_core::batch::{BatchRef, HEADER_LEN as BATCH_HEADER_LEN};
+use cairn_core::db::read_manifest;
+use cairn_core::filename::{self, FileKind};
 use cairn_core::iter::InternalIterator;
 use cairn_core::key::{self, Kind};
 use cairn_core::table::format::{read_block, BLOCK_TRAILER_LEN, FOOTER_LEN};
 use cairn_core::table::{Block, BloomFilter, Footer, Table};
-use cairn_core::version::{Version, VersionEdit};
-use cairn_core::{manifest, wal};
-use cairn_vfs::{current, File, Vfs};
+use cairn_core::version::VersionEdit;
+use cairn_core::wal;
+use cairn_vfs::current;
+use cairn_vfs::{File, ReadOnlyFile, ReadOnlyVfs, StdVfs, Vfs};
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Most levels a database may have (`Options::num_levels` is at most 16).
-const MAX_LEVELS: usize = 16;
-
 fn out_ctx() -> String {
     String::from("writing to stdout")
 }
 
-fn open_ro(path: &Path) -> Result<Arc<RoFile>> {
-    RoFile::open(path)
-        .map(Arc::new)
-        .io_ctx(|| format!("cannot open {}", path.display()))
+/// A file named on the command line, opened read-only through its directory's
+/// [`ReadOnlyVfs`].
+struct FileArg {
+    vfs: ReadOnlyVfs<StdVfs>,
+    name: String,
+    file: Arc<RoFile>,
+}
+
+/// A file of a database directory, opened read-only.
+type RoFile = ReadOnlyFile<<StdVfs as Vfs>::File>;
+
+fn open_file_arg(path: &Path) -> Result<FileArg> {
+    let fail =
+        |e: cairn_vfs::Error| CliError::db(format!("cannot open {}", path.display()), e.into());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let vfs = ReadOnlyVfs::new(StdVfs::existing(&dir).map_err(fail)?);
+    let name = file_name(path);
+    let file = vfs.open_read(&name).map_err(fail)?;
+    Ok(FileArg { vfs, name, file })
 }
 
 fn file_name(path: &Path) -> String {
@@ -83,17 +106,37 @@ fn describe_separator(ikey: &[u8], ctx: &Ctx) -> String {
 // dump-wal
 
 pub fn dump_wal(ctx: &Ctx, path: &Path, summary: bool) -> Result<()> {
-    let file = open_ro(path)?;
-    let name = file_name(path);
+    let FileArg { vfs, name, file } = open_file_arg(path)?;
     let bytes = file
         .read_all()
         .map_err(|e| CliError::db(format!("reading {}", path.display()), e.into()))?;
+    // Recovery lets only the newest WAL of a database end in a torn tail: judge the file as
+    // recovery would in its directory.
+    let newest_in_dir = vfs
+        .list()
+        .map_err(|e| {
+            CliError::db(
+                format!("listing the directory of {}", path.display()),
+                e.into(),
+            )
+        })?
+        .iter()
+        .filter_map(|n| match filename::parse(n) {
+            FileKind::Wal(n) => Some(n),
+            _ => None,
+        })
+        .max();
+    let is_newest = match filename::parse(&name) {
+        FileKind::Wal(n) => newest_in_dir == Some(n),
+        // Not named like a database's WAL: no directory to judge it in.
+        _ => true,
+    };
     // The engine's verdict first (header, version, torn tail or corruption)...
-    let verdict = wal::replay(
+    let verdict = wal::scan(
         &*file,
         &name,
         RecoveryMode::TolerateTornTail,
-        true,
+        is_newest,
         0,
         |_| Ok(()),
     );
@@ -170,8 +213,13 @@ pub fn dump_wal(ctx: &Ctx, path: &Path, summary: bool) -> Result<()> {
         Ok(r) => {
             if let Some((off, why)) = r.torn_tail {
                 println!(
-                    "torn tail at offset {off} ({why}): recovery drops it when this is the newest WAL"
+                    "torn tail at offset {off} ({why}): recovery drops the last {} bytes (this \
+                     is the newest WAL of its directory)",
+                    (bytes.len() as u64).saturating_sub(off)
                 );
+            }
+            if r.clean_close {
+                println!("closed cleanly");
             }
             Ok(())
         }
@@ -203,7 +251,7 @@ fn read_footer(file: &RoFile, number: u64) -> std::result::Result<(Footer, u64),
 }
 
 pub fn dump_sst(ctx: &Ctx, path: &Path, summary: bool, limit: Option<u64>) -> Result<()> {
-    let file = open_ro(path)?;
+    let FileArg { file, .. } = open_file_arg(path)?;
     let number = file_number(path);
     let fail = |e: Error| CliError::db(path.display().to_string(), e);
     let size = file.len().map_err(|e| fail(e.into()))?;
@@ -385,82 +433,41 @@ pub fn dump_sst(ctx: &Ctx, path: &Path, summary: bool, limit: Option<u64>) -> Re
 // ---------------------------------------------------------------------------------------
 // dump-manifest and verify: the database directory, read-only
 
-/// The database directory as the engine sees it, read without changing anything.
-struct DbFiles {
-    dir: PathBuf,
-    vfs: cairn_vfs::StdVfs,
+/// The database directory, read-only.
+fn open_dir(dir: &Path) -> Result<ReadOnlyVfs<StdVfs>> {
+    StdVfs::existing(dir).map(ReadOnlyVfs::new).map_err(|e| {
+        let err = if e.kind() == cairn_vfs::ErrorKind::NotFound {
+            Error::NotFound(dir.display().to_string())
+        } else {
+            e.into()
+        };
+        CliError::db(format!("cannot open {}", dir.display()), err)
+    })
 }
 
-impl DbFiles {
-    fn open(dir: &Path) -> Result<DbFiles> {
-        let vfs = cairn_vfs::StdVfs::existing(dir).map_err(|e| {
-            let err = if e.kind() == cairn_vfs::ErrorKind::NotFound {
-                Error::NotFound(dir.display().to_string())
-            } else {
-                e.into()
-            };
-            CliError::db(format!("cannot open {}", dir.display()), err)
-        })?;
-        Ok(DbFiles {
-            dir: dir.to_path_buf(),
-            vfs,
-        })
-    }
+/// The options the CLI opens databases with: `verify` and `dump-manifest` judge a database
+/// exactly as the CLI's (and a default application's) `Db::open` does.
+fn open_options() -> Options {
+    Options::default().create_if_missing(false)
+}
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn current(&self) -> std::result::Result<current::Current, Error> {
-        match current::read(&self.vfs) {
-            Ok(c) => Ok(c),
-            Err(current::ReadError::Missing) => Err(Error::NotFound(format!(
-                "{}: no CURRENT-A/CURRENT-B pointer",
-                self.dir.display()
-            ))),
-            Err(current::ReadError::Corrupt(d)) => Err(Error::corruption(
-                self.path("CURRENT-A").display().to_string(),
-                Some(0),
-                d,
-            )),
-            Err(current::ReadError::UnsupportedVersion(v)) => {
-                Err(Error::UnsupportedFormat(format!(
-                    "CURRENT format version {v}, this build reads {}",
-                    current::FORMAT_VERSION
-                )))
-            }
-            Err(current::ReadError::Io(e)) => Err(e.into()),
-        }
-    }
-
-    /// Replays the manifest named by `cur`, without truncating a torn tail.
-    fn manifest(&self, cur: &current::Current) -> std::result::Result<manifest::Replayed, Error> {
-        let name = cairn_core::filename::manifest(cur.manifest);
-        let path = self.path(&name);
-        let file = RoFile::open(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::corruption(
-                    path.display().to_string(),
-                    None,
-                    "the manifest named by CURRENT is missing",
-                )
-            } else {
-                Error::Io(cairn_vfs::Error::new(
-                    cairn_vfs::ErrorKind::Io,
-                    format!("open {}: {e}", path.display()),
-                ))
-            }
-        })?;
-        manifest::replay(&file, &path.display().to_string())
-    }
-
-    fn list(&self) -> Result<Vec<String>> {
-        let mut names = self
-            .vfs
-            .list()
-            .map_err(|e| CliError::db(format!("listing {}", self.dir.display()), e.into()))?;
-        names.sort();
-        Ok(names)
+/// The current pointer, read as recovery reads it.
+fn read_current(
+    vfs: &ReadOnlyVfs<StdVfs>,
+    dir: &Path,
+) -> std::result::Result<current::Current, Error> {
+    match current::read(vfs) {
+        Ok(c) => Ok(c),
+        Err(current::ReadError::Missing) => Err(Error::NotFound(format!(
+            "{}: no CURRENT-A/CURRENT-B pointer",
+            dir.display()
+        ))),
+        Err(current::ReadError::Corrupt(d)) => Err(Error::corruption("CURRENT", Some(0), d)),
+        Err(current::ReadError::UnsupportedVersion(v)) => Err(Error::UnsupportedFormat(format!(
+            "CURRENT format version {v}, this build reads {}",
+            current::FORMAT_VERSION
+        ))),
+        Err(current::ReadError::Io(e)) => Err(e.into()),
     }
 }
 
@@ -502,22 +509,14 @@ fn describe_edit(o: &mut String, i: usize, edit: &VersionEdit, ctx: &Ctx) {
     }
 }
 
-fn apply_all(edits: &[VersionEdit], name: &str) -> std::result::Result<Version, Error> {
-    let mut v = Version::empty(MAX_LEVELS);
-    for edit in edits {
-        v = v
-            .apply(edit)
-            .map_err(|e| Error::corruption(name, None, e.0))?;
-    }
-    Ok(v)
-}
-
 pub fn dump_manifest(ctx: &Ctx, dir: &Path) -> Result<()> {
-    let files = DbFiles::open(dir)?;
+    let vfs = open_dir(dir)?;
     let fail = |e: Error| CliError::db(dir.display().to_string(), e);
-    let cur = files.current().map_err(fail)?;
-    let replayed = files.manifest(&cur).map_err(fail)?;
-    let name = cairn_core::filename::manifest(cur.manifest);
+    let cur = read_current(&vfs, dir).map_err(fail)?;
+    // The manifest as recovery reads and judges it (torn tail or corruption).
+    let m = read_manifest(&vfs, open_options().num_levels, &cur).map_err(fail)?;
+    let name = &m.name;
+    let valid_len = m.torn_tail.unwrap_or_else(|| m.file.len().unwrap_or(0));
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -526,28 +525,27 @@ pub fn dump_manifest(ctx: &Ctx, dir: &Path) -> Result<()> {
     );
     let _ = writeln!(
         o,
-        "manifest   {name}: {} edits, {} valid bytes{}",
-        replayed.edits.len(),
-        replayed.valid_len,
-        replayed
-            .torn_tail
-            .map(|t| format!(", torn tail at {t} (dropped at next open)"))
+        "manifest   {name}: {} edits, {valid_len} valid bytes{}",
+        m.edits.len(),
+        m.torn_tail
+            .map(|t| format!(", torn tail at {t} (dropped at the next open)"))
             .unwrap_or_default()
     );
-    for (i, edit) in replayed.edits.iter().enumerate() {
+    for (i, edit) in m.edits.iter().enumerate() {
         describe_edit(&mut o, i, edit, ctx);
     }
-    let v = apply_all(&replayed.edits, &name).map_err(fail)?;
-    let _ = writeln!(o, "version");
+    let v = &m.version;
+    let _ = writeln!(
+        o,
+        "version    log number {}, next file {}, last sequence {}",
+        m.log_number, m.next_file, m.last_sequence
+    );
     for level in 0..v.num_levels() {
         let tables = v.tables_at(level);
         if tables.is_empty() {
             continue;
         }
-        let names: Vec<String> = tables
-            .iter()
-            .map(|t| cairn_core::filename::table(t.number))
-            .collect();
+        let names: Vec<String> = tables.iter().map(|t| filename::table(t.number)).collect();
         let _ = writeln!(
             o,
             "  L{level}: {} tables, {}: {}",
@@ -560,234 +558,94 @@ pub fn dump_manifest(ctx: &Ctx, dir: &Path) -> Result<()> {
     out.write_all(o.as_bytes()).io_ctx(out_ctx)
 }
 
-/// One problem `verify` found.
-struct Problem {
-    code: u8,
-    message: String,
-}
-
-impl Problem {
-    fn engine(context: &str, e: &Error) -> Problem {
-        Problem {
-            code: engine_exit_code(e),
-            message: format!("{context}: {e}"),
-        }
-    }
-}
-
 pub fn verify(ctx: &Ctx, dir: &Path) -> Result<()> {
-    let files = DbFiles::open(dir)?;
+    let vfs = open_dir(dir)?;
     let where_ = dir.display().to_string();
-    // Writers must not change files under us: take the database lock like `Db::open` does.
-    let _lock = files
-        .vfs
-        .lock()
-        .map_err(|e| CliError::db(format!("cannot verify {where_}"), e.into()))?;
-    let fail = |e: Error| CliError::db(where_.clone(), e);
-    let cur = files.current().map_err(fail)?;
+    let total_bytes: u64 = vfs
+        .list()
+        .map_err(|e| CliError::db(format!("listing {where_}"), e.into()))?
+        .iter()
+        .filter(|n| matches!(filename::parse(n), FileKind::Table(_)))
+        .filter_map(|n| vfs.open_read(n).ok()?.len().ok())
+        .sum();
+    let pb = bar(total_bytes, "verifying", Unit::Bytes, ctx.quiet);
+    // The recovery `Db::open` runs: `Err` exactly when open would refuse the database.
+    let checked = cairn_core::db::Db::verify(vfs.into_inner(), open_options(), &mut |n| pb.inc(n));
+    pb.finish_and_clear();
+    let v = checked
+        .map_err(|e| CliError::db(format!("{where_}: open would refuse the database"), e))?;
+    let rec = &v.recovered;
     let mut notes: Vec<String> = Vec::new();
-    let mut problems: Vec<Problem> = Vec::new();
-    if cur.damaged_slots > 0 {
+    let mut warnings: Vec<String> = Vec::new();
+    if rec.damaged_current_slots > 0 {
         notes.push(format!(
             "{} CURRENT slot(s) fail their checksum (normal after a crash during a manifest switch)",
-            cur.damaged_slots
+            rec.damaged_current_slots
         ));
     }
-    let mname = cairn_core::filename::manifest(cur.manifest);
-    let replayed = files.manifest(&cur).map_err(fail)?;
-    if let Some(t) = replayed.torn_tail {
+    if let Some((name, off)) = &rec.torn_manifest_tail {
         notes.push(format!(
-            "{mname}: torn tail at offset {t} (dropped at next open)"
+            "{name}: torn tail at offset {off}, an edit whose append never completed (the next open drops it)"
         ));
     }
-    let version =
-        apply_all(&replayed.edits, &files.path(&mname).display().to_string()).map_err(fail)?;
-    let log_number = replayed
-        .edits
-        .iter()
-        .filter_map(|e| e.log_number)
-        .next_back()
-        .unwrap_or(0);
-    let names = files.list()?;
-    let mut wals: Vec<(u64, String)> = names
-        .iter()
-        .filter_map(|n| {
-            let num = n.strip_suffix(".wal")?.parse::<u64>().ok()?;
-            Some((num, n.clone()))
-        })
-        .collect();
-    wals.sort_unstable();
-    let live_wals: Vec<&(u64, String)> = wals.iter().filter(|(n, _)| *n >= log_number).collect();
-    let tables: Vec<(usize, Arc<cairn_core::version::TableMeta>)> =
-        version.all_tables().map(|(l, t)| (l, t.clone())).collect();
-    let total_bytes: u64 = tables.iter().map(|(_, t)| t.size).sum::<u64>()
-        + live_wals
-            .iter()
-            .filter_map(|(_, n)| std::fs::metadata(files.path(n)).ok())
-            .map(|m| m.len())
-            .sum::<u64>();
-    let pb = bar(total_bytes, "verifying", Unit::Bytes, ctx.quiet);
-
-    // Tables: every block, every checksum, key order, and agreement with the manifest.
-    let (mut blocks, mut entries, mut bytes) = (0u64, 0u64, 0u64);
-    for (level, meta) in &tables {
-        let name = cairn_core::filename::table(meta.number);
-        let path = files.path(&name);
-        let shown = path.display().to_string();
-        let file = match RoFile::open(&path) {
-            Ok(f) => Arc::new(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                problems.push(Problem::engine(
-                    &format!("L{level}"),
-                    &Error::corruption(shown, None, "table named by the manifest is missing"),
-                ));
-                continue;
-            }
-            Err(e) => {
-                problems.push(Problem {
-                    code: exit::IO,
-                    message: format!("cannot open {shown}: {e}"),
-                });
-                continue;
-            }
-        };
-        let len = file.len().unwrap_or(0);
-        if len != meta.size {
-            problems.push(Problem::engine(
-                &format!("L{level}"),
-                &Error::corruption(
-                    shown,
-                    None,
-                    format!("table is {len} bytes, the manifest says {}", meta.size),
-                ),
-            ));
-            pb.inc(meta.size);
-            continue;
-        }
-        let checked = Table::open(file, meta.number, meta.size, None).and_then(|t| {
-            let report = t.verify()?;
-            let p = t.properties();
-            if p.num_entries != meta.entries
-                || p.min_seq != meta.min_seq
-                || p.max_seq != meta.max_seq
-                || p.smallest_key != meta.smallest
-                || p.largest_key != meta.largest
-            {
-                return Err(Error::corruption(
-                    name.clone(),
-                    None,
-                    "table properties disagree with the manifest",
-                ));
-            }
-            Ok(report)
-        });
-        match checked {
-            Ok(r) => {
-                blocks += r.data_blocks;
-                entries += r.entries;
-                bytes += r.bytes_read;
-            }
-            // Errors from the table layer name the file only; say where it is.
-            Err(e) => problems.push(Problem::engine(&shown, &e)),
-        }
-        pb.inc(meta.size);
+    if let Some((name, off, why)) = &rec.torn_wal_tail {
+        warnings.push(format!(
+            "{name}: torn tail at offset {off} ({why}): the next open drops its last {} bytes, \
+             the writes after sequence {} in them are lost. Only a write group appended after \
+             the last synced offset the WAL records can be dropped this way (a crash during or \
+             right after its append); if its writer was told it was synced, it is lost \
+             (docs/DURABILITY.md, the torn-tail window)",
+            v.torn_wal_bytes, v.last_sequence
+        ));
+    }
+    for n in &v.obsolete_files {
+        notes.push(format!("{n}: obsolete (the next open removes it)"));
+    }
+    for n in &rec.unknown_files {
+        notes.push(format!("{n}: not a file of this database (left alone)"));
     }
 
-    // WALs: replay every record (checksums and batch encoding) without truncating anything.
-    let (mut wal_records, mut wal_ops) = (0u64, 0u64);
-    for (i, (_, name)) in live_wals.iter().enumerate() {
-        let path = files.path(name);
-        let shown = path.display().to_string();
-        let file = match RoFile::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                problems.push(Problem {
-                    code: exit::IO,
-                    message: format!("cannot open {shown}: {e}"),
-                });
-                continue;
-            }
-        };
-        let is_newest = i + 1 == live_wals.len();
-        let r = wal::replay(
-            &file,
-            &shown,
-            RecoveryMode::TolerateTornTail,
-            is_newest,
-            0,
-            |b| {
-                wal_ops += u64::from(b.count);
-                for rec in b.iter() {
-                    rec?;
-                }
-                Ok(())
-            },
-        );
-        match r {
-            Ok(r) => {
-                wal_records += r.records;
-                if let Some((off, why)) = r.torn_tail {
-                    notes.push(format!(
-                        "{shown}: torn tail at offset {off} ({why}); the next open drops it"
-                    ));
-                }
-            }
-            Err(e) => problems.push(Problem::engine(&shown, &e)),
-        }
-        pb.inc(file.len().unwrap_or(0));
-    }
-    pb.finish_and_clear();
-
-    // Files the engine would remove at the next open.
-    let live: std::collections::BTreeSet<u64> = tables.iter().map(|(_, t)| t.number).collect();
-    for n in &names {
-        let orphan = match n.strip_suffix(".sst").and_then(|s| s.parse::<u64>().ok()) {
-            Some(num) => !live.contains(&num),
-            None => n
-                .strip_suffix(".wal")
-                .and_then(|s| s.parse::<u64>().ok())
-                .is_some_and(|num| num < log_number),
-        };
-        if orphan {
-            notes.push(format!("{n}: not live (removed at the next open)"));
-        }
-    }
-
-    let mut out = std::io::stdout().lock();
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{}: {} tables ({} data blocks, {entries} entries, {} read), {} WAL file(s) ({wal_records} records, {wal_ops} operations), manifest {mname} ({} edits)",
-        dir.display(),
-        tables.len(),
-        blocks,
-        human_bytes(bytes),
-        live_wals.len(),
-        replayed.edits.len()
+        "{where_}: {} tables ({} data blocks, {} entries, {} read), {} WAL file(s) ({} records, {}), manifest {}, last sequence {}",
+        v.tables,
+        v.data_blocks,
+        v.entries,
+        human_bytes(v.bytes_read),
+        rec.wal_files,
+        rec.wal_records,
+        human_bytes(v.wal_bytes),
+        v.manifest,
+        v.last_sequence
     );
     for n in &notes {
         let _ = writeln!(o, "note: {n}");
     }
+    for w in &warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    let mut out = std::io::stdout().lock();
     out.write_all(o.as_bytes()).io_ctx(out_ctx)?;
     drop(out);
-    if problems.is_empty() {
+    if v.problems.is_empty() {
         println!("OK");
         return Ok(());
     }
-    for p in &problems {
-        eprintln!("cairn: {}", p.message);
+    for p in &v.problems {
+        eprintln!("cairn: {where_}: {p}");
     }
     // The most specific code wins: corruption, then unsupported format, then I/O.
+    let codes: Vec<u8> = v.problems.iter().map(engine_exit_code).collect();
     let code = [exit::CORRUPTION, exit::UNSUPPORTED_FORMAT, exit::IO]
         .into_iter()
-        .find(|c| problems.iter().any(|p| p.code == *c))
+        .find(|c| codes.contains(c))
         .unwrap_or(exit::OTHER);
     Err(CliError::Failed {
         code,
         summary: format!(
-            "verify found {} problem(s) in {}",
-            problems.len(),
-            dir.display()
+            "verify found {} problem(s) in {where_} (open accepts the database; reads of the damaged blocks fail)",
+            v.problems.len(),
         ),
     })
 }

@@ -15,7 +15,6 @@ mod error;
 mod inspect;
 mod ops;
 mod progress;
-mod rofile;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use codec::Format;
@@ -138,11 +137,18 @@ enum Command {
         dest: PathBuf,
     },
     /// Load `hex(key)<TAB>hex(value)` lines from FILE (`-` = stdin); creates the database.
+    ///
+    /// All or nothing against bad input: every line is checked before the database is opened,
+    /// so a malformed line (exit 2, naming FILE:LINE) leaves it unchanged and creates nothing.
     Import {
         /// Database directory.
         db: PathBuf,
-        /// Input file, or `-` for stdin.
+        /// Input file, or `-` for stdin (read into memory: it cannot be read twice).
         file: PathBuf,
+        /// Skip the lines before LINE (1-based): resumes an import whose writing failed at
+        /// the line its error names.
+        #[arg(long, value_name = "LINE", default_value_t = 1)]
+        resume_from: u64,
     },
     /// Write every live entry as `hex(key)<TAB>hex(value)` lines to FILE (`-` = stdout).
     Export {
@@ -266,7 +272,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Verify { db } => inspect::verify(&ctx, &db),
         Command::Compact { db } => ops::compact(&ctx, &db),
         Command::Checkpoint { db, dest } => ops::checkpoint(&db, &dest),
-        Command::Import { db, file } => ops::import(&ctx, &db, &file),
+        Command::Import {
+            db,
+            file,
+            resume_from,
+        } => ops::import(&ctx, &db, &file, resume_from),
         Command::Export { db, file } => ops::export(&ctx, &db, &file),
         Command::Backup { db, file } => ops::backup(&db, &file),
         Command::Restore { file, db } => ops::restore(&file, &db),

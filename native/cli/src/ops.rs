@@ -6,7 +6,7 @@ use super::error::{CliError, DbContext, IoContext, Result};
 use super::progress::{bar, spinner, Unit};
 use super::Ctx;
 use cairn::{Db, Options, ReadOnlyVfs, StdVfs, Vfs, WriteBatch, WriteOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
@@ -475,42 +475,195 @@ fn parse_line(line: &str) -> std::result::Result<Option<Entry>, String> {
     Ok(Some((key, value)))
 }
 
-pub fn import(ctx: &Ctx, path: &Path, file: &Path) -> Result<()> {
-    let (reader, len): (Box<dyn BufRead>, u64) = if file.as_os_str() == "-" {
-        (Box::new(BufReader::new(std::io::stdin().lock())), 0)
-    } else {
+/// Where `import` reads its lines: a regular file is read twice (checked, then written), so
+/// memory stays small; anything else (stdin, a pipe) cannot be read twice and is read into
+/// memory once.
+enum Input {
+    File(PathBuf),
+    Memory(Vec<u8>),
+}
+
+impl Input {
+    fn open(file: &Path) -> Result<(Input, u64)> {
+        let read_all = |mut r: Box<dyn Read>| -> Result<Vec<u8>> {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf)
+                .io_ctx(|| format!("reading {}", file.display()))?;
+            Ok(buf)
+        };
+        if file.as_os_str() == "-" {
+            let buf = read_all(Box::new(std::io::stdin().lock()))?;
+            let len = buf.len() as u64;
+            return Ok((Input::Memory(buf), len));
+        }
         let f = std::fs::File::open(file).io_ctx(|| format!("cannot open {}", file.display()))?;
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        (Box::new(BufReader::with_capacity(1 << 20, f)), len)
-    };
-    let db = open_or_create(path, true)?;
-    let pb = bar(len, "importing", Unit::Bytes, ctx.quiet || len == 0);
-    let t = std::time::Instant::now();
-    let mut batch = WriteBatch::new();
-    let mut batch_bytes = 0usize;
-    let (mut entries, mut read) = (0u64, 0u64);
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.io_ctx(|| format!("reading {}", file.display()))?;
-        read += line.len() as u64 + 1;
-        let Some((k, v)) = parse_line(&line)
-            .map_err(|why| CliError::Usage(format!("{}:{}: {why}", file.display(), i + 1)))?
-        else {
+        let meta = f
+            .metadata()
+            .io_ctx(|| format!("cannot open {}", file.display()))?;
+        if meta.is_file() {
+            return Ok((Input::File(file.to_path_buf()), meta.len()));
+        }
+        let buf = read_all(Box::new(f))?;
+        let len = buf.len() as u64;
+        Ok((Input::Memory(buf), len))
+    }
+
+    fn reader(&self) -> Result<Box<dyn BufRead + '_>> {
+        Ok(match self {
+            Input::File(path) => Box::new(BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(path).io_ctx(|| format!("cannot open {}", path.display()))?,
+            )),
+            Input::Memory(buf) => Box::new(&buf[..]),
+        })
+    }
+}
+
+/// Where the entries of an import file go.
+trait Sink {
+    /// Takes the entry of line `line`; `read` is the input consumed so far, in bytes.
+    fn entry(&mut self, line: u64, entry: Entry, read: u64) -> Result<()>;
+}
+
+/// Reads every line of `reader` from line `first` on (1-based; earlier lines are skipped
+/// unread), checks it (UTF-8, the line format, the engine's key and value size limits) and
+/// hands each entry to `sink`. A bad line is exit 2, `FILE:LINE: reason`. Returns the number
+/// of entries.
+fn read_entries(
+    reader: &mut dyn BufRead,
+    shown: &str,
+    first: u64,
+    opts: &Options,
+    sink: &mut dyn Sink,
+) -> Result<u64> {
+    let mut buf = Vec::new();
+    let (mut line, mut entries, mut read) = (0u64, 0u64, 0u64);
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .io_ctx(|| format!("reading {shown}"))?;
+        if n == 0 {
+            return Ok(entries);
+        }
+        line += 1;
+        read += n as u64;
+        if line < first {
+            continue;
+        }
+        let bad = |why: String| CliError::Usage(format!("{shown}:{line}: {why}"));
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 ({e})")))?;
+        let Some((k, v)) = parse_line(text).map_err(bad)? else {
             continue;
         };
-        batch_bytes += k.len() + v.len();
-        batch.put(&k, &v);
-        entries += 1;
-        if batch.len() >= 1024 || batch_bytes >= (1 << 20) {
-            let b = std::mem::take(&mut batch);
-            db.write(b, WriteOptions::NO_SYNC)
-                .ctx(|| format!("{}:{}: writing", file.display(), i + 1))?;
-            batch_bytes = 0;
-            pb.set_position(read);
+        if k.len() > opts.max_key_size {
+            return Err(bad(format!(
+                "key of {} bytes, over the limit of {}",
+                k.len(),
+                opts.max_key_size
+            )));
         }
+        if v.len() > opts.max_value_size {
+            return Err(bad(format!(
+                "value of {} bytes, over the limit of {}",
+                v.len(),
+                opts.max_value_size
+            )));
+        }
+        entries += 1;
+        sink.entry(line, (k, v), read)?;
     }
-    if !batch.is_empty() {
-        db.write(batch, WriteOptions::NO_SYNC)
-            .ctx(|| String::from("writing"))?;
+}
+
+/// The checking pass: keeps nothing.
+struct Check<'a>(&'a indicatif::ProgressBar);
+
+impl Sink for Check<'_> {
+    fn entry(&mut self, _line: u64, _entry: Entry, read: u64) -> Result<()> {
+        self.0.set_position(read);
+        Ok(())
+    }
+}
+
+/// The writing pass: unsynced batches of up to 1,024 entries or 1 MiB.
+struct Load<'a> {
+    db: &'a Db,
+    shown: &'a str,
+    batch: WriteBatch,
+    batch_bytes: usize,
+    /// The first line of the batch being built.
+    batch_line: u64,
+    pb: &'a indicatif::ProgressBar,
+}
+
+impl Load<'_> {
+    fn commit(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let b = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let (shown, line) = (self.shown, self.batch_line);
+        self.db.write(b, WriteOptions::NO_SYNC).ctx(|| {
+            format!(
+                "{shown}:{line}: writing (the lines before {line} were written; fix the cause, \
+                 then rerun with --resume-from {line})"
+            )
+        })
+    }
+}
+
+impl Sink for Load<'_> {
+    fn entry(&mut self, line: u64, (k, v): Entry, read: u64) -> Result<()> {
+        if self.batch.is_empty() {
+            self.batch_line = line;
+        }
+        self.batch_bytes += k.len() + v.len();
+        self.batch.put(&k, &v);
+        if self.batch.len() >= 1024 || self.batch_bytes >= (1 << 20) {
+            self.commit()?;
+            self.pb.set_position(read);
+        }
+        Ok(())
+    }
+}
+
+/// `cairn import`: all or nothing against bad input. Every line is checked before the
+/// database is opened (or created), so a bad line anywhere leaves it exactly as it was (and
+/// creates nothing); then the entries are written in unsynced batches and synced once.
+/// `resume_from` skips the lines before it (to resume an import whose writing failed).
+pub fn import(ctx: &Ctx, path: &Path, file: &Path, resume_from: u64) -> Result<()> {
+    let shown = file.display().to_string();
+    let opts = Options::default();
+    let (input, len) = Input::open(file)?;
+    let t = std::time::Instant::now();
+    let pb = bar(len, "checking", Unit::Bytes, ctx.quiet || len == 0);
+    let entries = read_entries(
+        &mut *input.reader()?,
+        &shown,
+        resume_from,
+        &opts,
+        &mut Check(&pb),
+    )?;
+    pb.finish_and_clear();
+
+    let db = open_or_create(path, true)?;
+    let pb = bar(len, "importing", Unit::Bytes, ctx.quiet || len == 0);
+    let mut load = Load {
+        db: &db,
+        shown: &shown,
+        batch: WriteBatch::new(),
+        batch_bytes: 0,
+        batch_line: resume_from,
+        pb: &pb,
+    };
+    let written = read_entries(&mut *input.reader()?, &shown, resume_from, &opts, &mut load)?;
+    load.commit()?;
+    if written != entries {
+        return Err(CliError::Usage(format!(
+            "{shown} changed while importing ({entries} entries checked, {written} written)"
+        )));
     }
     db.sync().ctx(|| String::from("syncing"))?;
     pb.finish_and_clear();
@@ -518,7 +671,7 @@ pub fn import(ctx: &Ctx, path: &Path, file: &Path) -> Result<()> {
     let secs = t.elapsed().as_secs_f64();
     println!(
         "imported {entries} entries ({}) in {secs:.2}s ({:.0} entries/s)",
-        human_bytes(read),
+        human_bytes(len),
         entries as f64 / secs.max(1e-9)
     );
     Ok(())

@@ -162,7 +162,11 @@ fn a_database_open_elsewhere_is_reported_locked() {
     let db = Db::open_with(&dir, Options::default()).expect("open");
     // Writing commands need the lock; the read commands open read-only and go on (see
     // `read_commands_work_while_a_writer_holds_the_database_and_change_nothing`).
-    for args in [vec!["put", p(&dir), "k", "v"], vec!["verify", p(&dir)]] {
+    for args in [
+        vec!["put", p(&dir), "k", "v"],
+        vec!["delete", p(&dir), "k"],
+        vec!["compact", p(&dir)],
+    ] {
         let o = cairn(&args);
         assert_eq!(code(&o), 4, "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("locked"), "{}", stderr(&o));
@@ -508,6 +512,12 @@ fn read_commands_work_while_a_writer_holds_the_database_and_change_nothing() {
     assert_eq!(ok(&["get", p(&dir), "late"]).trim(), "unflushed");
     let scan = ok(&["scan", p(&dir), "--prefix", "k00"]);
     assert_eq!(scan.lines().count(), 100, "{scan}");
+    let verified = ok(&["verify", p(&dir)]);
+    assert!(verified.trim_end().ends_with("OK"), "{verified}");
+    ok(&["dump-manifest", p(&dir)]);
+    for w in files_matching(&dir, |n| n.ends_with(".wal")) {
+        ok(&["dump-wal", p(&dir.join(w))]);
+    }
     let out = t.join("export.txt");
     ok(&["export", p(&dir), p(&out)]);
     assert_eq!(
