@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 use cairn_core::db::{self as core_db, PendingCommit};
+use cairn_core::txn::{ConflictSet, PendingWrites};
 use cairn_core::WritePressure;
 use std::collections::{HashMap, VecDeque};
 use std::ops::{Bound, Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive};
@@ -45,6 +46,9 @@ pub use cairn_core::{
 };
 pub use cairn_vfs::{MemVfs, ReadOnlyVfs, StdVfs, Vfs};
 
+mod txn;
+pub use txn::{Transaction, DEFAULT_RETRIES};
+
 /// Most entries fetched per page by iterators (they hold no lock between pages).
 const PAGE_ENTRIES: usize = 256;
 /// Entries in an iterator's first page; each later page doubles, up to `PAGE_ENTRIES`, so a
@@ -58,6 +62,8 @@ struct Queued {
     id: u64,
     batch: WriteBatch,
     sync: bool,
+    /// The conflict set of the transaction whose writes `batch` holds.
+    check: Option<ConflictSet>,
 }
 
 #[derive(Default)]
@@ -247,12 +253,17 @@ impl<V: Vfs + Clone> Shared<V> {
     /// Group commit: the first writer to find no leader becomes the leader, takes every queued
     /// batch (up to a size limit), appends them as one WAL record, syncs once if any of them
     /// asked for it, and hands each writer its result.
-    fn commit(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+    fn commit(&self, batch: WriteBatch, sync: bool, check: Option<ConflictSet>) -> Result<()> {
         core_db::check_batch(&self.opts, &batch)?;
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let id = q.next_id;
         q.next_id += 1;
-        q.pending.push_back(Queued { id, batch, sync });
+        q.pending.push_back(Queued {
+            id,
+            batch,
+            sync,
+            check,
+        });
         loop {
             if let Some(r) = q.done.remove(&id) {
                 return r;
@@ -282,9 +293,15 @@ impl<V: Vfs + Clone> Shared<V> {
 
         let result = backpressure.and_then(|_| self.commit_group(&group));
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        for w in &group {
-            q.done.insert(w.id, result.clone());
+        for (i, w) in group.iter().enumerate() {
+            let r = match &result {
+                Ok(accepted) if accepted.get(i) == Some(&false) => Err(Error::Conflict),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.clone()),
+            };
+            q.done.insert(w.id, r);
         }
+        let result = result.map(|_| ());
         q.leader = false;
         let mine = q.done.remove(&id);
         self.queue_cv.notify_all();
@@ -311,26 +328,33 @@ impl<V: Vfs + Clone> Shared<V> {
         mine.unwrap_or(result)
     }
 
-    fn commit_group(&self, group: &[Queued]) -> Result<()> {
+    /// Commits a group; returns per batch whether it was committed (a transaction's batch is
+    /// left out on a conflict).
+    fn commit_group(&self, group: &[Queued]) -> Result<Vec<bool>> {
         let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
-        let want_sync = group.iter().any(|w| w.sync);
-        let pending: PendingCommit<V::File> = {
+        let checks: Vec<Option<&ConflictSet>> = group.iter().map(|w| w.check.as_ref()).collect();
+        let (pending, accepted) = {
             let mut state = self.write();
             let core = state.open_mut()?;
             let frozen = core.immutable_count();
-            let pending = core.commit_begin(&batches)?;
+            let (pending, accepted) = core.commit_begin_checked(&batches, &checks)?;
             if core.immutable_count() > frozen {
                 // commit_begin froze the memtable: wake the background threads to flush it.
                 self.rotated.store(true, Ordering::Release);
             }
-            pending
+            (pending, accepted)
         };
+        let Some(pending): Option<PendingCommit<V::File>> = pending else {
+            return Ok(accepted);
+        };
+        let want_sync = group.iter().zip(&accepted).any(|(w, &a)| a && w.sync);
         // The fsync runs without the engine lock: readers and the next group's WAL append
         // proceed meanwhile; the writes become visible only after it succeeded.
         let synced = want_sync.then(|| pending.sync());
         self.write()
             .open_mut()
-            .and_then(|c| c.commit_finish(pending, synced))
+            .and_then(|c| c.commit_finish(pending, synced))?;
+        Ok(accepted)
     }
 }
 
@@ -526,7 +550,7 @@ impl<V: Vfs + Clone> Db<V> {
         if batch.is_empty() {
             return self.shared().read().open()?.validate_batch(&batch);
         }
-        self.shared().commit(batch, opts.sync)
+        self.shared().commit(batch, opts.sync, None)
     }
 
     /// Makes every write so far durable.
@@ -927,6 +951,8 @@ pub struct Iter<V: Vfs + Clone = StdVfs> {
     front_want: usize,
     back_want: usize,
     failed: bool,
+    /// A transaction's buffered writes of the range, merged into every page.
+    pending: Option<Arc<PendingWrites>>,
 }
 
 impl<V: Vfs + Clone> Iter<V> {
@@ -952,6 +978,7 @@ impl<V: Vfs + Clone> Iter<V> {
             front_want: FIRST_PAGE_ENTRIES,
             back_want: FIRST_PAGE_ENTRIES,
             failed: false,
+            pending: None,
         }
     }
 
@@ -991,15 +1018,29 @@ impl<V: Vfs + Clone> Iter<V> {
                 self.back_last.as_deref(),
             ),
         };
-        self.snap.db.shared().read().open()?.scan_page(
-            range,
-            self.prefix.as_deref(),
-            self.snap.seq,
-            direction,
-            after,
-            limit,
-            PAGE_BYTES,
-        )
+        let state = self.snap.db.shared().read();
+        let core = state.open()?;
+        match &self.pending {
+            Some(p) => core.scan_page_merged(
+                p,
+                range,
+                self.prefix.as_deref(),
+                self.snap.seq,
+                direction,
+                after,
+                limit,
+                PAGE_BYTES,
+            ),
+            None => core.scan_page(
+                range,
+                self.prefix.as_deref(),
+                self.snap.seq,
+                direction,
+                after,
+                limit,
+                PAGE_BYTES,
+            ),
+        }
     }
 }
 

@@ -24,8 +24,9 @@ mod read;
 mod write;
 
 pub use jobs::{Job, JobOutput, Ticket};
+pub(crate) use read::narrow_to_prefix;
 pub use read::prefix_successor;
-pub use write::PendingCommit;
+pub use write::{CheckedCommit, PendingCommit};
 
 use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
@@ -84,6 +85,8 @@ pub struct Db<V: Vfs + Clone> {
     visible_seq: u64,
     flushed_seq: u64,
     snapshots: BTreeMap<u64, usize>,
+    /// Conflict checking for transactions (`txn.rs`).
+    oracle: crate::txn::Oracle,
     poisoned: Option<String>,
     running: Vec<Ticket>,
     next_job_id: u64,
@@ -232,6 +235,8 @@ impl<V: Vfs + Clone> Db<V> {
         s.immutable_memtables = self.imm.len() as u64;
         s.last_sequence = self.visible_seq;
         s.snapshots = self.snapshots.values().map(|&n| n as u64).sum();
+        s.txn_live = self.oracle.live() as u64;
+        s.txn_tracked_keys = self.oracle.tracked().0 as u64;
         s.l0_runs = self.version.l0.len() as u64;
         let n = self.version.num_levels();
         while s.levels.len() < n {

@@ -325,6 +325,7 @@ impl<V: Vfs + Clone> Db<V> {
             visible_seq: last_seq,
             flushed_seq,
             snapshots: BTreeMap::new(),
+            oracle: crate::txn::Oracle::default(),
             poisoned: None,
             running: Vec::new(),
             next_job_id: 0,
