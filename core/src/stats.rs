@@ -31,8 +31,8 @@ pub struct Stats {
     pub txn_conflicts: u64,
     /// Live transactions now.
     pub txn_live: u64,
-    /// Keys of committed-write history kept now for the conflict checks of live transactions.
-    pub txn_tracked_keys: u64,
+    /// Committed batches kept now for the conflict checks of live transactions.
+    pub txn_history_batches: u64,
     /// Flushes completed since open.
     pub flushes: u64,
     /// Bytes written by flushes.

@@ -15,22 +15,28 @@
 //! batch.
 //!
 //! ## Conflict tracking memory
-//! The oracle keeps, per key written, the sequence number of its last write, and only while
-//! a live transaction began before that write (or the write is not yet visible): when the
-//! oldest transaction ends, the history it needed is dropped (amortized: the map is swept
-//! when it doubled since the last sweep, and emptied whenever no transaction is live). The
-//! history is capped at [`MAX_CONFLICT_BYTES`]; past it the oracle forgets everything and
-//! raises its *floor*, and a transaction that began below the floor and read something fails
-//! with `Conflict` (it cannot be checked, so it is retried). Nothing is tracked until the
-//! first transaction of an open begins.
+//! The oracle keeps the committed batches (their encoded bytes, in commit order) only while a
+//! live transaction began before them or they are not yet visible: when the oldest
+//! transaction ends, the batches it needed are dropped, and with no live transaction only
+//! the commits still in flight are kept. The history is capped at [`MAX_CONFLICT_BYTES`];
+//! past it the oracle forgets everything and raises its *floor*, and a transaction that began
+//! below the floor and read something fails with `Conflict` (it cannot be checked, so it is
+//! retried). Nothing is kept until the first transaction of an open begins.
 //!
-//! Keys are tracked as (keyspace id, key); today every key is in [`DEFAULT_KEYSPACE`].
+//! A transaction's point reads are kept as 64-bit fingerprints of (keyspace id, key), sorted
+//! (as Badger does; two different keys sharing a fingerprint can only cause a spurious
+//! conflict, never a missed one), its scanned ranges as (keyspace id, bounds), and its
+//! buffered writes in a small [`Memtable`] per keyspace (the engine's own arena B+tree, with
+//! transaction-local sequence numbers). Today every key is in [`DEFAULT_KEYSPACE`].
 
 use crate::batch::WriteBatch;
 use crate::db::{Entry, Snapshot};
 use crate::db_iter::Direction;
 use crate::error::{Error, Result};
-use alloc::collections::{BTreeMap, BTreeSet};
+use crate::iter::InternalIterator;
+use crate::key::{self, Kind};
+use crate::memtable::{Memtable, MemtableIter};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::Bound;
 
@@ -40,25 +46,31 @@ pub type KeyspaceId = u32;
 pub const DEFAULT_KEYSPACE: KeyspaceId = 0;
 /// The most bytes of committed-write history the oracle keeps for conflict checks.
 pub const MAX_CONFLICT_BYTES: usize = 32 << 20;
-/// Bookkeeping bytes counted per tracked key besides the key itself.
-const ENTRY_OVERHEAD: usize = 48;
 
-/// A (keyspace, key) pair.
-pub type TxKey = (KeyspaceId, Vec<u8>);
+/// The buffered writes of one keyspace: the newest entry per key wins; a delete is a
+/// [`Kind::Delete`] entry.
+pub type PendingWrites = Memtable;
 
-/// The buffered writes of one keyspace: key → `Some(value)` for a put, `None` for a delete.
-pub type PendingWrites = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+/// A range a transaction scanned: keyspace, lower and upper bound.
+type TrackedRange = (KeyspaceId, Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// The fingerprint of (`ks`, `key`): 64-bit FNV-1a.
+fn fingerprint(ks: KeyspaceId, key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in ks.to_le_bytes().iter().chain(key) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
 
 /// What a transaction read, checked at commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConflictSet {
     read_seq: u64,
-    keys: BTreeSet<TxKey>,
+    /// Sorted fingerprints of the keys read for update.
+    keys: Vec<u64>,
     ranges: Vec<TrackedRange>,
 }
-
-/// A range a transaction scanned: keyspace, lower and upper bound.
-type TrackedRange = (KeyspaceId, Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 impl ConflictSet {
     /// The sequence number the transaction read at.
@@ -70,21 +82,42 @@ impl ConflictSet {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.ranges.is_empty()
     }
+
+    /// True if a write of `key` in `ks` touches the set.
+    fn touches(&self, ks: KeyspaceId, key: &[u8]) -> bool {
+        self.keys.binary_search(&fingerprint(ks, key)).is_ok()
+            || self
+                .ranges
+                .iter()
+                .any(|(r, lo, hi)| *r == ks && in_bounds(key, lo, hi))
+    }
 }
 
-/// The commit-time conflict checker: the recent committed write history and the read
-/// sequence numbers of the live transactions.
+/// True when `k` lies within `lo`..`hi`.
+pub fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    (match lo {
+        Bound::Included(l) => k >= l.as_slice(),
+        Bound::Excluded(l) => k > l.as_slice(),
+        Bound::Unbounded => true,
+    }) && (match hi {
+        Bound::Included(h) => k <= h.as_slice(),
+        Bound::Excluded(h) => k < h.as_slice(),
+        Bound::Unbounded => true,
+    })
+}
+
+/// The commit-time conflict checker: the recent committed batches and the read sequence
+/// numbers of the live transactions.
 #[derive(Debug, Default)]
 pub(crate) struct Oracle {
     /// Read sequence → live transactions that began there.
     active: BTreeMap<u64, usize>,
-    /// Last committed write sequence per key, while some transaction may need it.
-    writes: BTreeMap<TxKey, u64>,
+    /// Committed batches (first sequence, batch) in commit order, while some transaction
+    /// may need them.
+    history: Vec<(u64, WriteBatch)>,
     bytes: usize,
-    /// Commits at or below this sequence may be missing from `writes`.
+    /// Commits at or below this sequence may be missing from `history`.
     floor: u64,
-    /// Sweep `writes` once it holds this many keys.
-    sweep_at: usize,
     /// Set by the first transaction; until then commits record nothing.
     enabled: bool,
 }
@@ -107,10 +140,7 @@ impl Oracle {
             *n -= 1;
             if *n == 0 {
                 self.active.remove(&read_seq);
-                let idle = self.active.is_empty();
-                if idle || self.writes.len() >= self.sweep_at {
-                    self.sweep(visible_seq, idle);
-                }
+                self.sweep(visible_seq);
             }
         }
     }
@@ -120,9 +150,9 @@ impl Oracle {
         self.active.values().sum()
     }
 
-    /// Tracked keys and their approximate bytes.
+    /// Batches kept and their bytes.
     pub(crate) fn tracked(&self) -> (usize, usize) {
-        (self.writes.len(), self.bytes)
+        (self.history.len(), self.bytes)
     }
 
     /// True if a write committed after `set.read_seq` touched what `set` read.
@@ -133,93 +163,59 @@ impl Oracle {
         if set.read_seq < self.floor {
             return true;
         }
-        let r = set.read_seq;
-        if set
-            .keys
+        // Newest first, down to the transaction's read point (a batch is atomic: all of its
+        // records are above the read sequence or none is).
+        self.history
             .iter()
-            .any(|k| self.writes.get(k).is_some_and(|&s| s > r))
-        {
-            return true;
-        }
-        set.ranges.iter().any(|(ks, lo, hi)| {
-            if range_is_empty(lo, hi) {
-                return false;
-            }
-            let lo = match lo {
-                Bound::Included(k) => Bound::Included((*ks, k.clone())),
-                Bound::Excluded(k) => Bound::Excluded((*ks, k.clone())),
-                Bound::Unbounded => Bound::Included((*ks, Vec::new())),
-            };
-            let hi = match hi {
-                Bound::Included(k) => Bound::Included((*ks, k.clone())),
-                Bound::Excluded(k) => Bound::Excluded((*ks, k.clone())),
-                Bound::Unbounded => match ks.checked_add(1) {
-                    Some(next) => Bound::Excluded((next, Vec::new())),
-                    None => Bound::Unbounded,
-                },
-            };
-            self.writes.range((lo, hi)).any(|(_, &s)| s > r)
-        })
+            .rev()
+            .take_while(|(first, _)| *first > set.read_seq)
+            .any(|(_, b)| {
+                b.iter()
+                    .any(|r| r.map_or(true, |r| set.touches(DEFAULT_KEYSPACE, r.key)))
+            })
     }
 
-    /// True once a transaction began (commits must record their keys).
+    /// True once a transaction began (commits must record their batches).
     pub(crate) fn recording(&self) -> bool {
         self.enabled
     }
 
-    /// Records a committed write of `key` at `seq`.
-    pub(crate) fn record(&mut self, ks: KeyspaceId, key: &[u8], seq: u64) {
-        // `get_mut` first: a key written again costs no allocation.
-        let probe = (ks, Vec::from(key));
-        match self.writes.get_mut(&probe) {
-            Some(s) => *s = seq,
-            None => {
-                self.bytes += key.len() + ENTRY_OVERHEAD;
-                self.writes.insert(probe, seq);
-            }
-        }
+    /// Records a batch committed with sequence numbers from `first`.
+    pub(crate) fn record(&mut self, first: u64, batch: &WriteBatch) {
+        self.bytes += batch.encoded_len();
+        self.history.push((first, batch.clone()));
     }
 
-    /// After a commit: sweeps the history when it grew (or no transaction is live), and
-    /// forgets it past the byte cap.
+    /// After a commit: drops what no transaction needs, and forgets everything past the byte
+    /// cap.
     pub(crate) fn after_commit(&mut self, last_seq: u64, visible_seq: u64) {
-        if self.writes.is_empty() {
-            return;
-        }
-        let idle = self.active.is_empty();
-        if idle || self.writes.len() >= self.sweep_at {
-            self.sweep(visible_seq, idle);
-        }
+        self.sweep(visible_seq);
         if self.bytes > MAX_CONFLICT_BYTES {
-            self.writes.clear();
+            self.history.clear();
             self.bytes = 0;
             self.floor = self.floor.max(last_seq);
         }
     }
 
-    /// Drops every write no live or future transaction can conflict with: those at or below
+    /// Drops the batches no live or future transaction can conflict with: those at or below
     /// both the oldest live read sequence and the visible sequence.
-    fn sweep(&mut self, visible_seq: u64, idle: bool) {
+    fn sweep(&mut self, visible_seq: u64) {
         let horizon = match self.active.keys().next() {
             Some(&oldest) => oldest.min(visible_seq),
             None => visible_seq,
         };
-        let mut freed = 0;
-        self.writes.retain(|(_, k), s| {
-            let keep = *s > horizon;
-            if !keep {
-                freed += k.len() + ENTRY_OVERHEAD;
-            }
-            keep
-        });
-        self.bytes -= freed;
-        // Sweep again once the map doubled; when idle, after every commit (it holds only the
-        // commits still in flight then).
-        self.sweep_at = if idle {
-            0
-        } else {
-            (self.writes.len() * 2).max(1024)
-        };
+        let n = self
+            .history
+            .iter()
+            .take_while(|(first, b)| first + u64::from(b.len()) - 1 <= horizon)
+            .count();
+        if n > 0 {
+            self.bytes -= self.history[..n]
+                .iter()
+                .map(|(_, b)| b.encoded_len())
+                .sum::<usize>();
+            self.history.drain(..n);
+        }
     }
 }
 
@@ -242,8 +238,9 @@ pub enum TxState {
 pub struct Transaction {
     pub(crate) snap: Option<Snapshot>,
     pub(crate) conflicts: ConflictSet,
-    writes: BTreeMap<KeyspaceId, PendingWrites>,
-    write_count: usize,
+    /// Buffered writes per keyspace, with transaction-local sequence numbers.
+    writes: Vec<(KeyspaceId, PendingWrites)>,
+    next_seq: u64,
     max_key: usize,
     max_value: usize,
     pub(crate) state: TxState,
@@ -257,8 +254,8 @@ impl Transaction {
                 ..ConflictSet::default()
             },
             snap: Some(snap),
-            writes: BTreeMap::new(),
-            write_count: 0,
+            writes: Vec::new(),
+            next_seq: 1,
             max_key,
             max_value,
             state: TxState::Active,
@@ -285,7 +282,7 @@ impl Transaction {
 
     /// True when nothing was written (committing it checks nothing and writes nothing).
     pub fn is_read_only(&self) -> bool {
-        self.write_count == 0
+        self.writes.is_empty()
     }
 
     /// What the transaction read so far.
@@ -295,22 +292,23 @@ impl Transaction {
 
     /// The buffered write of `key`, if any: `Some(Some(v))` a put, `Some(None)` a delete.
     pub fn pending(&self, ks: KeyspaceId, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.writes
-            .get(&ks)
-            .and_then(|m| m.get(key))
-            .map(|v| v.as_deref())
+        let (kind, v) = self.pending_writes(ks)?.get(key, key::MAX_SEQUENCE)?;
+        Some((kind == Kind::Put).then_some(v))
     }
 
     /// The buffered writes of keyspace `ks`.
     pub fn pending_writes(&self, ks: KeyspaceId) -> Option<&PendingWrites> {
-        self.writes.get(&ks)
+        self.writes.iter().find(|(k, _)| *k == ks).map(|(_, m)| m)
     }
 
     /// Adds `key` to the conflict set (as `get_for_update` does).
     pub fn track_key(&mut self, ks: KeyspaceId, key: &[u8]) -> Result<()> {
         self.check_active()?;
         self.check_key(key)?;
-        self.conflicts.keys.insert((ks, Vec::from(key)));
+        let fp = fingerprint(ks, key);
+        if let Err(i) = self.conflicts.keys.binary_search(&fp) {
+            self.conflicts.keys.insert(i, fp);
+        }
         Ok(())
     }
 
@@ -348,7 +346,7 @@ impl Transaction {
                 max: self.max_value,
             });
         }
-        self.buffer(ks, key, Some(Vec::from(value)));
+        self.buffer(ks, key, Kind::Put, value);
         Ok(())
     }
 
@@ -356,28 +354,30 @@ impl Transaction {
     pub fn delete(&mut self, ks: KeyspaceId, key: &[u8]) -> Result<()> {
         self.check_active()?;
         self.check_key(key)?;
-        self.buffer(ks, key, None);
+        self.buffer(ks, key, Kind::Delete, &[]);
         Ok(())
     }
 
-    fn buffer(&mut self, ks: KeyspaceId, key: &[u8], v: Option<Vec<u8>>) {
-        let m = self.writes.entry(ks).or_default();
-        if let Some(slot) = m.get_mut(key) {
-            *slot = v;
-        } else {
-            m.insert(Vec::from(key), v);
-            self.write_count += 1;
-        }
+    fn buffer(&mut self, ks: KeyspaceId, key: &[u8], kind: Kind, value: &[u8]) {
+        let i = match self.writes.iter().position(|(k, _)| *k == ks) {
+            Some(i) => i,
+            None => {
+                self.writes.push((ks, Memtable::new()));
+                self.writes.len() - 1
+            }
+        };
+        self.writes[i].1.insert(key, self.next_seq, kind, value);
+        self.next_seq += 1;
     }
 
     /// The buffered writes as one batch, in key order (the default keyspace only today).
     pub fn to_batch(&self) -> WriteBatch {
         let mut b = WriteBatch::new();
-        for m in self.writes.values() {
-            for (k, v) in m {
+        for (_, m) in &self.writes {
+            for (k, v) in pending_entries(m, Bound::Unbounded, Bound::Unbounded) {
                 match v {
-                    Some(v) => b.put(k, v),
-                    None => b.delete(k),
+                    Some(v) => b.put(&k, &v),
+                    None => b.delete(&k),
                 }
             }
         }
@@ -405,19 +405,50 @@ impl Transaction {
                 TxState::Finished
             };
         }
-        self.writes.clear();
+        self.writes = Vec::new();
         self.snap.take()
     }
 }
 
-fn range_is_empty(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
-    match (lo, hi) {
-        (Bound::Included(a), Bound::Included(b)) => a > b,
-        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
-            a >= b
+/// The newest buffered write of every key of `pending` within `lo`..`hi`, in key order:
+/// `(key, Some(value))` for a put, `(key, None)` for a delete.
+pub fn pending_entries(
+    pending: &PendingWrites,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    let mut it = MemtableIter::new(pending);
+    // Positioning a memtable iterator cannot fail.
+    let _ = match lo {
+        Bound::Included(k) | Bound::Excluded(k) => {
+            it.seek(&key::encode(k, key::MAX_SEQUENCE, Kind::Put))
         }
-        _ => false,
+        Bound::Unbounded => it.seek_to_first(),
+    };
+    while it.valid() {
+        let ikey = it.key();
+        let k = key::user_key(ikey);
+        let past = match hi {
+            Bound::Included(h) => k > h,
+            Bound::Excluded(h) => k >= h,
+            Bound::Unbounded => false,
+        };
+        if past {
+            break;
+        }
+        // The first entry of a key is its newest.
+        let skip = matches!(lo, Bound::Excluded(l) if k == l)
+            || out.last().is_some_and(|(last, _)| last.as_slice() == k);
+        if !skip {
+            let put = key::kind_byte(ikey) == Kind::Put as u8;
+            out.push((Vec::from(k), put.then(|| Vec::from(it.value()))));
+        }
+        if it.next().is_err() {
+            break;
+        }
     }
+    out
 }
 
 /// Merges one page read from the database (`db_page`, in `direction` order, continuing after
@@ -459,46 +490,34 @@ pub fn merge_page(
             }
         }
     }
-    let empty = match (lo, hi) {
-        (Bound::Included(a), Bound::Included(b)) => a > b,
-        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
-            a >= b
-        }
-        _ => false,
-    };
-    if empty || pending.is_empty() {
+    if pending.is_empty() {
         return (db_page, resume);
     }
-    let covered = pending.range::<[u8], _>((lo, hi));
-    let mut p: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = match direction {
-        Direction::Forward => covered.collect(),
-        Direction::Reverse => covered.rev().collect(),
-    };
+    let mut p = pending_entries(pending, lo, hi);
     if p.is_empty() {
         return (db_page, resume);
+    }
+    if direction == Direction::Reverse {
+        p.reverse();
     }
     let before = |a: &[u8], b: &[u8]| match direction {
         Direction::Forward => a < b,
         Direction::Reverse => a > b,
     };
     let mut out = Vec::with_capacity(db_page.len() + p.len());
-    let mut pi = p.drain(..).peekable();
+    let mut pi = p.into_iter().peekable();
     for (k, v) in db_page {
         while let Some((pk, pv)) = pi.next_if(|(pk, _)| before(pk, &k)) {
             if let Some(pv) = pv {
-                out.push((pk.clone(), pv.clone()));
+                out.push((pk, pv));
             }
         }
-        match pi.next_if(|(pk, _)| **pk == k) {
-            Some((_, Some(pv))) => out.push((k, pv.clone())),
+        match pi.next_if(|(pk, _)| *pk == k) {
+            Some((_, Some(pv))) => out.push((k, pv)),
             Some((_, None)) => {}
             None => out.push((k, v)),
         }
     }
-    for (pk, pv) in pi {
-        if let Some(pv) = pv {
-            out.push((pk.clone(), pv.clone()));
-        }
-    }
+    out.extend(pi.filter_map(|(k, v)| v.map(|v| (k, v))));
     (out, resume)
 }

@@ -2,6 +2,7 @@
 //! pages, the oracle's history floor and release. The native crate's tests cover the API.
 
 use cairn_core::db::Db;
+use cairn_core::key::Kind;
 use cairn_core::txn::{merge_page, PendingWrites, DEFAULT_KEYSPACE as KS};
 use cairn_core::{Direction, Error, Options, WriteBatch, WriteOptions};
 use cairn_vfs::MemVfs;
@@ -126,10 +127,18 @@ fn the_first_transaction_of_an_open_cannot_miss_an_in_flight_commit() {
 }
 
 fn pending(items: &[(&str, Option<&str>)]) -> PendingWrites {
-    items
-        .iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
-        .collect()
+    let mut m = PendingWrites::new();
+    // An older version of every key first: the newest must win.
+    for (seq, (k, _)) in (1..).zip(items) {
+        m.insert(k.as_bytes(), seq, Kind::Put, b"old");
+    }
+    for (seq, (k, v)) in (100..).zip(items) {
+        match v {
+            Some(v) => m.insert(k.as_bytes(), seq, Kind::Put, v.as_bytes()),
+            None => m.insert(k.as_bytes(), seq, Kind::Delete, b""),
+        }
+    }
+    m
 }
 
 fn entries(items: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -210,17 +219,17 @@ fn scans_in_a_transaction_page_through_deletes() {
     for i in 0..299u32 {
         t.delete(KS, format!("k{i:03}").as_bytes()).expect("delete");
     }
-    let p = t.pending_writes(KS).expect("writes").clone();
+    let p = t.pending_writes(KS).expect("writes");
     let all = (Bound::Unbounded, Bound::Unbounded);
     let seq = t.read_sequence();
     let (page, done) = db
-        .scan_page_merged(&p, all, None, seq, Direction::Forward, None, 16, 1 << 20)
+        .scan_page_merged(p, all, None, seq, Direction::Forward, None, 16, 1 << 20)
         .expect("page");
     assert_eq!(page, entries(&[("k299", "v")]));
     assert!(done);
     let (page, done) = db
         .scan_page_merged(
-            &p,
+            p,
             all,
             Some(b"k1"),
             seq,

@@ -3,7 +3,8 @@
 //! `cairn_core::txn`.
 
 use crate::{borrow_bound, Db, Iter, KeyRange, StdVfs, WriteOptions};
-use cairn_core::txn::{PendingWrites, DEFAULT_KEYSPACE};
+use cairn_core::key::Kind;
+use cairn_core::txn::{pending_entries, PendingWrites, DEFAULT_KEYSPACE};
 use cairn_core::{Error, Result};
 use cairn_vfs::Vfs;
 use std::ops::Bound;
@@ -175,18 +176,19 @@ impl<V: Vfs + Clone> Transaction<V> {
             .track_range(DEFAULT_KEYSPACE, range, prefix.as_deref())?;
         // The buffered writes the range can see, copied: the iterator does not borrow the
         // transaction.
-        let pending = self
-            .inner
-            .pending_writes(DEFAULT_KEYSPACE)
-            .map(|p| {
-                p.iter()
-                    .filter(|(k, _)| {
-                        in_range(k, &lo, &hi) && prefix.as_deref().is_none_or(|p| k.starts_with(p))
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect::<PendingWrites>()
-            })
-            .filter(|p| !p.is_empty());
+        let pending = self.inner.pending_writes(DEFAULT_KEYSPACE).and_then(|p| {
+            let mut copy = PendingWrites::new();
+            let entries = pending_entries(p, borrow_bound(&lo), borrow_bound(&hi));
+            for (seq, (k, v)) in (1..).zip(entries) {
+                if prefix.as_deref().is_none_or(|p| k.starts_with(p)) {
+                    match v {
+                        Some(v) => copy.insert(&k, seq, Kind::Put, &v),
+                        None => copy.insert(&k, seq, Kind::Delete, &[]),
+                    }
+                }
+            }
+            (!copy.is_empty()).then_some(copy)
+        });
         let mut it = Iter::new(
             self.db.snapshot_at(self.inner.read_sequence()),
             lo,
@@ -254,18 +256,4 @@ impl<V: Vfs + Clone> Drop for Transaction<V> {
             self.end(false);
         }
     }
-}
-
-fn in_range(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
-    let above = match lo {
-        Bound::Included(l) => k >= l.as_slice(),
-        Bound::Excluded(l) => k > l.as_slice(),
-        Bound::Unbounded => true,
-    };
-    let below = match hi {
-        Bound::Included(h) => k <= h.as_slice(),
-        Bound::Excluded(h) => k < h.as_slice(),
-        Bound::Unbounded => true,
-    };
-    above && below
 }

@@ -435,7 +435,7 @@ fn conflict_tracking_is_released_as_transactions_finish() {
             .expect("put");
     }
     // No transaction: nothing tracked.
-    assert_eq!(db.stats().txn_tracked_keys, 0);
+    assert_eq!(db.stats().txn_history_batches, 0);
     let mut long = db.transaction().expect("begin");
     long.get_for_update("k0").expect("get");
     for i in 0..3000u32 {
@@ -443,7 +443,7 @@ fn conflict_tracking_is_released_as_transactions_finish() {
             .expect("put");
     }
     // The long transaction needs every write since it began.
-    assert_eq!(db.stats().txn_tracked_keys, 3000);
+    assert_eq!(db.stats().txn_history_batches, 3000);
     assert_eq!(db.stats().txn_live, 1);
     // Short transactions come and go; the history stays bounded by what `long` needs.
     for i in 0..200u32 {
@@ -457,7 +457,7 @@ fn conflict_tracking_is_released_as_transactions_finish() {
     long.commit().expect("no conflict: k0 was not written");
     assert_eq!(db.stats().txn_live, 0);
     assert_eq!(
-        db.stats().txn_tracked_keys,
+        db.stats().txn_history_batches,
         0,
         "no live transaction: history released"
     );

@@ -77,6 +77,11 @@ class GroupEncoder {
   /** Appends one request as one batch; throws a WireError (nothing appended) on bad input. */
   request(req) {
     const ops = [];
+    if (req.op === 'txCommit') {
+      this.u32(0xffffffff);
+      this.u32(req.id);
+      return;
+    }
     if (req.op === 'put') {
       ops.push([1, toBytes(req.key, 'key'), toBytes(req.value, 'value')]);
     } else if (req.op === 'del') {
@@ -99,7 +104,7 @@ class GroupEncoder {
   }
 }
 
-const WRITE_OPS = new Set(['put', 'del', 'batch']);
+const WRITE_OPS = new Set(['put', 'del', 'batch', 'txCommit']);
 
 /** Runs `fn` in a later macrotask (after the messages already queued). */
 function makeTicker(fn) {
@@ -447,31 +452,45 @@ export class Engine {
     );
   }
 
+  /** A scan page's reply: the flat [k, v, ...] array and whether more may follow. */
+  page(kv, q) {
+    const limit = q.limit ?? 1000;
+    const maxBytes = q.maxBytes ?? 1 << 20;
+    let bytes = 0;
+    for (const b of kv) bytes += b.length + 16;
+    return { kv, more: kv.length / 2 >= limit || bytes >= maxBytes };
+  }
+
   handle(req) {
     const db = this.db;
     switch (req.op) {
       case 'get':
         return db.get(toBytes(req.key, 'key'), req.snapshot ?? undefined);
       case 'scan': {
-        const limit = req.limit ?? 1000;
-        const maxBytes = req.maxBytes ?? 1 << 20;
-        const kv = db.scan({
+        const q = {
           start: req.start,
           end: req.end,
           prefix: req.prefix,
           reverse: !!req.reverse,
           after: req.after,
-          limit,
-          maxBytes,
+          limit: req.limit ?? 1000,
+          maxBytes: req.maxBytes ?? 1 << 20,
           snapshot: req.snapshot,
-        });
-        let bytes = 0;
-        for (const b of kv) bytes += b.length + 16;
-        const n = kv.length / 2;
-        return { kv, more: n >= limit || bytes >= maxBytes };
+        };
+        return this.page(db.scan(q), q);
       }
       case 'snapshot':
         return db.snapshot();
+      case 'txBegin':
+        return db.txBegin();
+      case 'txGet':
+        return db.txGet(req.id, toBytes(req.key, 'key'), !!req.forUpdate);
+      case 'txWrite':
+        return db.txWrite(req.id, toBytes(req.key, 'key'), req.value === undefined ? undefined : toBytes(req.value, 'value'));
+      case 'txScan':
+        return this.page(db.txScan(req.id, req), req);
+      case 'txEnd':
+        return db.txEnd(req.id);
       case 'release':
         return db.releaseSnapshot(req.id);
       case 'flush':

@@ -257,6 +257,77 @@ function snapId(s) {
   throw new CairnError('INVALID_ARGUMENT', 'snapshot must be a Snapshot from db.snapshot()');
 }
 
+/**
+ * An optimistic transaction (see `Cairn.transaction`): reads see the state it began at plus
+ * its own writes; `getForUpdate` and every `scan` join its conflict set; writes are buffered
+ * in the worker until `commit`. After `commit` or `rollback` every call rejects with
+ * TRANSACTION_FINISHED.
+ */
+export class Transaction {
+  constructor(db, id) {
+    this.db = db;
+    this.id = id;
+    this.done = false;
+  }
+  call(req) {
+    if (this.done) return Promise.reject(new CairnError('TRANSACTION_FINISHED', 'the transaction is finished (committed, rolled back or failed)'));
+    req.id = this.id;
+    return this.db.t.call(req);
+  }
+  async get(key, opts = {}) {
+    checkKey(key, 'key');
+    const v = await this.call({ op: 'txGet', key, forUpdate: !!opts.forUpdate });
+    return v !== undefined && opts.asString ? decoder.decode(v) : v;
+  }
+  getForUpdate(key, opts = {}) {
+    return this.get(key, { ...opts, forUpdate: true });
+  }
+  put(key, value) {
+    try {
+      checkKey(key, 'key');
+      checkKey(value, 'value');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.call({ op: 'txWrite', key, value });
+  }
+  delete(key) {
+    try {
+      checkKey(key, 'key');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.call({ op: 'txWrite', key });
+  }
+  /** Like `Cairn.scan` (no `snapshot` option); the whole range joins the conflict set. */
+  async *scan(opts = {}) {
+    for (const k of ['start', 'end', 'prefix']) if (opts[k] !== undefined) checkKey(opts[k], k);
+    const pageSize = Math.max(1, opts.pageSize || 1000);
+    let remaining = opts.limit === undefined ? Infinity : opts.limit;
+    let after;
+    while (remaining > 0) {
+      const { kv, more } = await this.call({ op: 'txScan', start: opts.start, end: opts.end, prefix: opts.prefix, reverse: !!opts.reverse, after, limit: Math.min(pageSize, remaining) });
+      for (let i = 0; i < kv.length; i += 2) {
+        yield [opts.keyAsString ? decoder.decode(kv[i]) : kv[i], opts.valueAsString ? decoder.decode(kv[i + 1]) : kv[i + 1]];
+      }
+      remaining -= kv.length / 2;
+      if (!more || kv.length === 0) break;
+      after = kv[kv.length - 2];
+    }
+  }
+  /** Commits (group commit; durable unless `{sync: false}`); CONFLICT writes nothing. */
+  commit(opts = {}) {
+    const r = this.call({ op: 'txCommit', sync: opts.sync !== false });
+    this.done = true;
+    return r;
+  }
+  rollback() {
+    const r = this.call({ op: 'txEnd' });
+    this.done = true;
+    return r.then(() => undefined);
+  }
+}
+
 export class Cairn {
   constructor(name, transport) {
     this.name = name;
@@ -418,6 +489,27 @@ export class Cairn {
       }
     } finally {
       if (own) await snap.release().catch(() => {});
+    }
+  }
+
+  /**
+   * Runs `fn(tx)` in a transaction and commits it, running it again with a fresh transaction
+   * when the commit fails with CONFLICT, up to `retries` attempts (default 16) in all; resolves
+   * to what the committed attempt's `fn` returned. Any other error rolls back and rejects.
+   * `fn` may run more than once: keep effects outside the transaction out of it.
+   */
+  async transaction(fn, opts = {}) {
+    const attempts = Math.max(1, opts.retries ?? 16);
+    for (let attempt = 1; ; attempt++) {
+      const tx = new Transaction(this, await this.t.call({ op: 'txBegin' }));
+      try {
+        const result = await fn(tx);
+        if (!tx.done) await tx.commit(opts);
+        return result;
+      } catch (e) {
+        if (!tx.done) await tx.rollback().catch(() => {});
+        if (!(e instanceof CairnError && e.code === 'CONFLICT' && attempt < attempts)) throw e;
+      }
     }
   }
 

@@ -17,7 +17,10 @@
 use crate::opfs::OpfsFile;
 use crate::opfs::{OpfsError, OpfsErrorKind, OpfsVfs, EVICTED_PREFIX, QUOTA_PREFIX};
 use cairn_core::batch::WriteBatch;
-use cairn_core::{Db, Direction, Error as CoreError, Options, Snapshot, WritePressure};
+use cairn_core::txn::{ConflictSet, DEFAULT_KEYSPACE};
+use cairn_core::{
+    Db, Direction, Error as CoreError, Options, Snapshot, Transaction, WritePressure,
+};
 type MemFile = <MemVfs as Vfs>::File;
 use cairn_vfs::{ErrorKind, File, LockGuard, MemVfs, Vfs};
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -334,12 +337,20 @@ fn take_u32(data: &mut &[u8]) -> Result<usize, JsValue> {
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
 }
 
-/// Decodes the batches of a write group (see [`CairnDb::commit_group`]).
-fn decode_group(mut data: &[u8]) -> Result<Vec<WriteBatch>, JsValue> {
+/// Marks a transaction commit in the write-group encoding: `u32 TX_COMMIT`, `u32 id`.
+const TX_COMMIT: usize = u32::MAX as usize;
+
+/// Decodes the members of a write group (see [`CairnDb::commit_group`]): a batch, or the id
+/// of a transaction to commit.
+fn decode_group(mut data: &[u8]) -> Result<Vec<(WriteBatch, Option<u32>)>, JsValue> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let ops = take_u32(&mut data)?;
         let mut batch = WriteBatch::new();
+        if ops == TX_COMMIT {
+            out.push((batch, Some(take_u32(&mut data)? as u32)));
+            continue;
+        }
         for _ in 0..ops {
             let kind = take(&mut data, 1)?[0];
             let klen = take_u32(&mut data)?;
@@ -354,20 +365,24 @@ fn decode_group(mut data: &[u8]) -> Result<Vec<WriteBatch>, JsValue> {
                 _ => return Err(invalid("bad operation kind in write group encoding")),
             }
         }
-        out.push(batch);
+        out.push((batch, None));
     }
     Ok(out)
 }
 
-/// Commits the valid batches of `batches` as one WAL record with at most one sync. Returns
-/// one result per batch: `None` when it is committed, the error otherwise.
+/// Commits the valid batches of `batches` as one WAL record with at most one sync;
+/// `checks[i]` is the conflict set when batch `i` is a transaction's writes. Returns one
+/// result per batch: `None` when it is committed, the error otherwise (`CONFLICT` for a
+/// transaction that lost its conflict check).
 fn commit_batches<V: cairn_vfs::Vfs + Clone>(
     db: &mut Db<V>,
     batches: &[WriteBatch],
+    checks: &[Option<&ConflictSet>],
     sync: bool,
 ) -> Vec<Option<JsValue>> {
     let mut results: Vec<Option<JsValue>> = Vec::with_capacity(batches.len());
     let mut valid: Vec<&WriteBatch> = Vec::new();
+    let mut valid_checks = Vec::new();
     let mut valid_idx = Vec::new();
     for (i, b) in batches.iter().enumerate() {
         match db.validate_batch(b) {
@@ -375,6 +390,7 @@ fn commit_batches<V: cairn_vfs::Vfs + Clone>(
             Ok(()) => {
                 results.push(None);
                 valid.push(b);
+                valid_checks.push(checks.get(i).copied().flatten());
                 valid_idx.push(i);
             }
             Err(e) => results.push(Some(core_error(&e))),
@@ -400,9 +416,17 @@ fn commit_batches<V: cairn_vfs::Vfs + Clone>(
                 }
             }
         }
-        let pending = db.commit_begin(&valid)?;
-        let synced = sync.then(|| pending.sync());
-        db.commit_finish(pending, synced)
+        let (pending, accepted) = db.commit_begin_checked(&valid, &valid_checks)?;
+        for (&i, _) in valid_idx.iter().zip(&accepted).filter(|(_, &a)| !a) {
+            results[i] = Some(core_error(&CoreError::Conflict));
+        }
+        match pending {
+            Some(pending) => {
+                let synced = sync.then(|| pending.sync());
+                db.commit_finish(pending, synced)
+            }
+            None => Ok(()),
+        }
     })();
     if let Err(e) = outcome {
         let err = core_error(&e);
@@ -423,6 +447,8 @@ pub struct CairnDb {
     inner: Option<Inner>,
     /// Live snapshots with their ids (few at a time: a Vec is enough and keeps the wasm small).
     snapshots: Vec<(u32, Snapshot)>,
+    /// Live transactions with their ids (from the same counter as the snapshots').
+    txns: Vec<(u32, Transaction)>,
     next_snapshot: u32,
 }
 
@@ -458,15 +484,58 @@ impl CairnDb {
 
     fn commit(
         &mut self,
-        batches: &[WriteBatch],
+        members: Vec<(WriteBatch, Option<u32>)>,
         sync: bool,
     ) -> Result<Vec<Option<JsValue>>, JsValue> {
-        let inner = self.inner_mut()?;
-        Ok(with_db!(inner, db => commit_batches(db, batches, sync)))
+        // Every transaction of the group is finished by this commit: take it out of the table.
+        let mut txs: Vec<Option<Transaction>> = Vec::with_capacity(members.len());
+        let mut batches = Vec::with_capacity(members.len());
+        let ids: Vec<Option<u32>> = members.iter().map(|(_, id)| *id).collect();
+        for (b, id) in members {
+            let tx = id.and_then(|id| {
+                let pos = self.txns.iter().position(|(i, _)| *i == id)?;
+                Some(self.txns.swap_remove(pos).1)
+            });
+            batches.push(tx.as_ref().map_or(b, |t| t.to_batch()));
+            txs.push(tx);
+        }
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| core_error(&CoreError::Closed))?;
+        let checks: Vec<Option<&ConflictSet>> = txs
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.conflict_set()))
+            .collect();
+        let mut results = with_db!(&mut *inner, db => commit_batches(db, &batches, &checks, sync));
+        drop(checks);
+        for ((tx, id), r) in txs.iter_mut().zip(ids).zip(results.iter_mut()) {
+            match tx {
+                Some(tx) => with_db!(&mut *inner, db => db.end_transaction(tx, r.is_none())),
+                // The commit of an id that is not live (finished, or lost with an owner change).
+                None if id.is_some() => *r = Some(core_error(&CoreError::TransactionFinished)),
+                None => {}
+            }
+        }
+        Ok(results)
+    }
+
+    fn tx(&mut self, id: u32) -> Result<(&mut Inner, &mut Transaction), JsValue> {
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| core_error(&CoreError::Closed))?;
+        let tx = self
+            .txns
+            .iter_mut()
+            .find(|(i, _)| *i == id)
+            .map(|(_, t)| t)
+            .ok_or_else(|| core_error(&CoreError::TransactionFinished))?;
+        Ok((inner, tx))
     }
 
     fn commit_one(&mut self, batch: WriteBatch, sync: Option<bool>) -> Result<(), JsValue> {
-        let results = self.commit(&[batch], sync.unwrap_or(true))?;
+        let results = self.commit(vec![(batch, None)], sync.unwrap_or(true))?;
         match results.into_iter().next().flatten() {
             Some(err) => Err(err),
             None => Ok(()),
@@ -518,7 +587,10 @@ impl CairnDb {
             name,
             inner: Some(inner),
             snapshots: Vec::new(),
-            next_snapshot: 1,
+            txns: Vec::new(),
+            // Ids of snapshots and transactions start at random, so that a stale id sent to
+            // the next owner tab after a handover names nothing there.
+            next_snapshot: 1 + (js_sys::Math::random() * f64::from(1u32 << 30)) as u32,
         })
     }
 
@@ -597,13 +669,16 @@ impl CairnDb {
 
     /// Group commit: `data` holds several batches, each encoded as `u32 count` then per
     /// operation `u8 kind` (1 put, 0 delete), `u32 keyLen`, key, and for a put `u32 valueLen`,
-    /// value (little-endian). The valid batches are committed as one WAL record, synced once
-    /// when `sync`. Returns one entry per batch: `null` when committed, else its `CairnError`
-    /// (a batch with an oversized key fails alone; an I/O failure fails them all).
+    /// value (little-endian); or a transaction commit, encoded as `u32 0xFFFFFFFF`, `u32 id`
+    /// (its writes are checked for conflicts in group order and committed with the rest).
+    /// The valid batches are committed as one WAL record, synced once when `sync`. Returns one
+    /// entry per member: `null` when committed, else its `CairnError` (a batch with an
+    /// oversized key fails alone, a transaction that lost its conflict check with `CONFLICT`;
+    /// an I/O failure fails them all).
     #[wasm_bindgen(js_name = commitGroup)]
     pub fn commit_group(&mut self, data: &[u8], sync: bool) -> Result<Array, JsValue> {
-        let batches = decode_group(data)?;
-        let results = self.commit(&batches, sync)?;
+        let members = decode_group(data)?;
+        let results = self.commit(members, sync)?;
         Ok(results
             .into_iter()
             .map(|r| r.unwrap_or(JsValue::NULL))
@@ -615,13 +690,7 @@ impl CairnDb {
     /// (continue strictly after this key, in scan order), `limit` (entries, default 1000),
     /// `maxBytes` (default 1 MiB), `snapshot` (an id from `snapshot()`).
     pub fn scan(&self, opts: JsValue) -> Result<Array, JsValue> {
-        let start = opt_bytes(&opts, "start")?;
-        let end = opt_bytes(&opts, "end")?;
-        let prefix = opt_bytes(&opts, "prefix")?;
-        let after = opt_bytes(&opts, "after")?;
-        let reverse = opt_bool(&opts, "reverse")?.unwrap_or(false);
-        let limit = opt_usize(&opts, "limit")?.unwrap_or(DEFAULT_PAGE_LIMIT);
-        let max_bytes = opt_usize(&opts, "maxBytes")?.unwrap_or(DEFAULT_PAGE_BYTES);
+        let q = ScanQuery::parse(&opts)?;
         let snapshot = match prop(&opts, "snapshot")? {
             v if v.is_undefined() || v.is_null() => None,
             v => Some(
@@ -632,25 +701,93 @@ impl CairnDb {
             ),
         };
         let seq = self.seq_for(snapshot)?;
-        let lo = start.as_deref().map_or(Bound::Unbounded, Bound::Included);
-        let hi = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        let direction = if reverse {
-            Direction::Reverse
-        } else {
-            Direction::Forward
-        };
         let inner = self.inner()?;
         let page = with_db!(inner, db => {
             let seq = seq.unwrap_or_else(|| db.visible_sequence());
-            db.scan_page((lo, hi), prefix.as_deref(), seq, direction, after.as_deref(), limit.max(1), max_bytes)
+            db.scan_page(q.range(), q.prefix.as_deref(), seq, q.direction, q.after.as_deref(), q.limit, q.max_bytes)
         })
         .map_err(|e| core_error(&e))?;
-        let out = Array::new_with_length(0);
-        for (k, v) in page.0 {
-            out.push(&Uint8Array::from(k.as_slice()));
-            out.push(&Uint8Array::from(v.as_slice()));
+        Ok(flat(page.0))
+    }
+
+    /// Begins an optimistic transaction at the current state; returns its id for the `tx*`
+    /// calls. Its reads see that state plus its own writes; `commitGroup` commits it (a
+    /// `CONFLICT` error when a write committed after it began touched what it read for
+    /// update or scanned) and `txEnd` rolls it back.
+    #[wasm_bindgen(js_name = txBegin)]
+    pub fn tx_begin(&mut self) -> Result<u32, JsValue> {
+        let inner = self.inner_mut()?;
+        let tx = with_db!(inner, db => db.begin_transaction()).map_err(|e| core_error(&e))?;
+        let id = self.next_snapshot;
+        self.next_snapshot = self.next_snapshot.wrapping_add(1).max(1);
+        self.txns.push((id, tx));
+        Ok(id)
+    }
+
+    /// The value of `key` in transaction `id` (`forUpdate`: joins its conflict set).
+    #[wasm_bindgen(js_name = txGet)]
+    pub fn tx_get(&mut self, id: u32, key: JsValue, for_update: bool) -> Result<JsValue, JsValue> {
+        let key = bytes_of(&key, "key")?;
+        let (inner, tx) = self.tx(id)?;
+        let found = with_db!(inner, db => if for_update {
+            db.transaction_get_for_update(tx, DEFAULT_KEYSPACE, &key)
+        } else {
+            db.transaction_get(tx, DEFAULT_KEYSPACE, &key)
+        })
+        .map_err(|e| core_error(&e))?;
+        Ok(found.map_or(JsValue::UNDEFINED, |v| {
+            Uint8Array::from(v.as_slice()).into()
+        }))
+    }
+
+    /// Buffers `key` = `value` in transaction `id`, or a delete of `key` when `value` is
+    /// `undefined`.
+    #[wasm_bindgen(js_name = txWrite)]
+    pub fn tx_write(&mut self, id: u32, key: JsValue, value: JsValue) -> Result<(), JsValue> {
+        let key = bytes_of(&key, "key")?;
+        let value = match value.is_undefined() {
+            true => None,
+            false => Some(bytes_of(&value, "value")?),
+        };
+        let (_, tx) = self.tx(id)?;
+        match value {
+            Some(v) => tx.put(DEFAULT_KEYSPACE, &key, &v),
+            None => tx.delete(DEFAULT_KEYSPACE, &key),
         }
-        Ok(out)
+        .map_err(|e| core_error(&e))
+    }
+
+    /// One page of a scan in transaction `id` (options as for `scan`, without `snapshot`):
+    /// its snapshot merged with its own writes. The first page (no `after`) adds the scanned
+    /// range to the transaction's conflict set.
+    #[wasm_bindgen(js_name = txScan)]
+    pub fn tx_scan(&mut self, id: u32, opts: JsValue) -> Result<Array, JsValue> {
+        let q = ScanQuery::parse(&opts)?;
+        let (inner, tx) = self.tx(id)?;
+        if q.after.is_none() {
+            tx.track_range(DEFAULT_KEYSPACE, q.range(), q.prefix.as_deref())
+                .map_err(|e| core_error(&e))?;
+        }
+        let seq = tx.read_sequence();
+        let page = with_db!(inner, db => match tx.pending_writes(DEFAULT_KEYSPACE) {
+            Some(p) => db.scan_page_merged(p, q.range(), q.prefix.as_deref(), seq, q.direction, q.after.as_deref(), q.limit, q.max_bytes),
+            None => db.scan_page(q.range(), q.prefix.as_deref(), seq, q.direction, q.after.as_deref(), q.limit, q.max_bytes),
+        })
+        .map_err(|e| core_error(&e))?;
+        Ok(flat(page.0))
+    }
+
+    /// Rolls transaction `id` back; returns whether it was live.
+    #[wasm_bindgen(js_name = txEnd)]
+    pub fn tx_end(&mut self, id: u32) -> bool {
+        let Some(pos) = self.txns.iter().position(|(i, _)| *i == id) else {
+            return false;
+        };
+        let (_, mut tx) = self.txns.swap_remove(pos);
+        if let Some(inner) = self.inner.as_mut() {
+            with_db!(inner, db => db.end_transaction(&mut tx, false));
+        }
+        true
     }
 
     /// Pins the current state; returns an id for `get`/`scan` and `releaseSnapshot`.
@@ -756,7 +893,7 @@ impl CairnDb {
         let set = |k: &str, v: JsValue| Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
         let num = |n: u64| JsValue::from_f64(n as f64);
         // A table and one loop rather than one inlined call per field: smaller wasm.
-        let fields: [(&str, u64); 19] = [
+        let fields: [(&str, u64); 21] = [
             ("memtableBytes", s.memtable_bytes),
             ("immutableMemtables", s.immutable_memtables),
             ("l0Runs", s.l0_runs),
@@ -776,6 +913,8 @@ impl CairnDb {
             ("snapshots", s.snapshots),
             ("tableBytes", s.table_bytes),
             ("tableRawBytes", s.table_raw_bytes),
+            ("txnConflicts", s.txn_conflicts),
+            ("txnLive", s.txn_live),
         ];
         for (k, v) in fields {
             set(k, num(v))?;
@@ -830,10 +969,64 @@ impl CairnDb {
         for (_, snap) in std::mem::take(&mut self.snapshots) {
             with_db!(&mut inner, db => db.release_snapshot(snap));
         }
+        for (_, mut tx) in std::mem::take(&mut self.txns) {
+            with_db!(&mut inner, db => db.end_transaction(&mut tx, false));
+        }
         let r = with_db!(&mut inner, db => db.close());
         drop(inner);
         r.map_err(|e| core_error(&e))
     }
+}
+
+/// The options of a scan page (see [`CairnDb::scan`]).
+struct ScanQuery {
+    start: Option<Vec<u8>>,
+    end: Option<Vec<u8>>,
+    prefix: Option<Vec<u8>>,
+    after: Option<Vec<u8>>,
+    direction: Direction,
+    limit: usize,
+    max_bytes: usize,
+}
+
+impl ScanQuery {
+    fn parse(opts: &JsValue) -> Result<ScanQuery, JsValue> {
+        Ok(ScanQuery {
+            start: opt_bytes(opts, "start")?,
+            end: opt_bytes(opts, "end")?,
+            prefix: opt_bytes(opts, "prefix")?,
+            after: opt_bytes(opts, "after")?,
+            direction: match opt_bool(opts, "reverse")?.unwrap_or(false) {
+                true => Direction::Reverse,
+                false => Direction::Forward,
+            },
+            limit: opt_usize(opts, "limit")?
+                .unwrap_or(DEFAULT_PAGE_LIMIT)
+                .max(1),
+            max_bytes: opt_usize(opts, "maxBytes")?.unwrap_or(DEFAULT_PAGE_BYTES),
+        })
+    }
+
+    fn range(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (
+            self.start
+                .as_deref()
+                .map_or(Bound::Unbounded, Bound::Included),
+            self.end
+                .as_deref()
+                .map_or(Bound::Unbounded, Bound::Excluded),
+        )
+    }
+}
+
+/// A page as a flat array `[key0, value0, key1, value1, ...]`.
+fn flat(page: Vec<(Vec<u8>, Vec<u8>)>) -> Array {
+    let out = Array::new_with_length(0);
+    for (k, v) in page {
+        out.push(&Uint8Array::from(k.as_slice()));
+        out.push(&Uint8Array::from(v.as_slice()));
+    }
+    out
 }
 
 /// Opens the engine on a mounted pool. `Db::open` creates files (current pointer, manifest,

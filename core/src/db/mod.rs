@@ -236,7 +236,7 @@ impl<V: Vfs + Clone> Db<V> {
         s.last_sequence = self.visible_seq;
         s.snapshots = self.snapshots.values().map(|&n| n as u64).sum();
         s.txn_live = self.oracle.live() as u64;
-        s.txn_tracked_keys = self.oracle.tracked().0 as u64;
+        s.txn_history_batches = self.oracle.tracked().0 as u64;
         s.l0_runs = self.version.l0.len() as u64;
         let n = self.version.num_levels();
         while s.levels.len() < n {

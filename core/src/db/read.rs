@@ -71,8 +71,8 @@ impl<V: Vfs + Clone> Db<V> {
         }
     }
 
-    /// Live transactions, and the keys and approximate bytes of committed-write history kept
-    /// for their conflict checks.
+    /// Live transactions, and the committed batches (and their bytes) kept for their
+    /// conflict checks.
     pub fn transaction_tracking(&self) -> (usize, usize, usize) {
         let (keys, bytes) = self.oracle.tracked();
         (self.oracle.live(), keys, bytes)

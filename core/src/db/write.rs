@@ -9,7 +9,7 @@ use crate::filename::{self};
 use crate::key::{self};
 use crate::memtable::Frozen;
 use crate::options::WriteOptions;
-use crate::txn::{ConflictSet, Transaction, DEFAULT_KEYSPACE};
+use crate::txn::{ConflictSet, Transaction};
 use crate::wal::WalWriter;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -98,10 +98,8 @@ impl<V: Vfs + Clone> Db<V> {
                 .copied()
                 .flatten()
                 .is_some_and(|c| self.oracle.conflicts(c));
-            if ok && recording {
-                for (seq, rec) in (first + count..).zip(b.iter()) {
-                    self.oracle.record(DEFAULT_KEYSPACE, rec?.key, seq);
-                }
+            if ok && recording && !b.is_empty() {
+                self.oracle.record(first + count, b);
             }
             if ok {
                 count += u64::from(b.len());
