@@ -686,3 +686,35 @@ fn bank_transfers_interleaved_keep_the_total() {
     assert_eq!(total_of(db.prefix("acct/")).0, want);
     assert_eq!(db.stats().txn_conflicts, u64::from(conflicts));
 }
+
+#[cfg(not(target_os = "wasi"))]
+#[test]
+fn concurrent_increments_of_one_counter_lose_no_update() {
+    const THREADS: u64 = 4;
+    const EACH: u64 = 2_000;
+    let db = mem_db();
+    let workers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for _ in 0..EACH {
+                    db.transact_with(100_000, |tx| {
+                        let n = tx.get_for_update("counter")?.map_or(0, |v| balance(Some(v)));
+                        tx.put("counter", (n + 1).to_string())?;
+                        tx.commit_with(WriteOptions::NO_SYNC)
+                    })
+                    .expect("increment");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    assert_eq!(
+        balance(db.get("counter").expect("get")),
+        (THREADS * EACH) as i64,
+        "every increment counted once"
+    );
+    eprintln!("counter: {} conflicts", db.stats().txn_conflicts);
+}
