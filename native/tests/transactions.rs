@@ -699,7 +699,9 @@ fn concurrent_increments_of_one_counter_lose_no_update() {
             std::thread::spawn(move || {
                 for _ in 0..EACH {
                     db.transact_with(100_000, |tx| {
-                        let n = tx.get_for_update("counter")?.map_or(0, |v| balance(Some(v)));
+                        let n = tx
+                            .get_for_update("counter")?
+                            .map_or(0, |v| balance(Some(v)));
                         tx.put("counter", (n + 1).to_string())?;
                         tx.commit_with(WriteOptions::NO_SYNC)
                     })

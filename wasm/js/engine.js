@@ -78,9 +78,17 @@ class GroupEncoder {
   request(req) {
     const ops = [];
     if (req.op === 'txCommit') {
+      // A transaction: its id, what it read (keys, [start, end, prefix] ranges), then its
+      // writes as a batch.
       this.u32(0xffffffff);
       this.u32(req.id);
-      return;
+      this.u32(req.keys.length);
+      for (const k of req.keys) this.bytes(toBytes(k, 'key'));
+      this.u32(req.ranges.length);
+      for (const r of req.ranges) {
+        this.u8((r[0] !== undefined) | ((r[1] !== undefined) << 1) | ((r[2] !== undefined) << 2));
+        for (const b of r) if (b !== undefined) this.bytes(toBytes(b, 'key'));
+      }
     }
     if (req.op === 'put') {
       ops.push([1, toBytes(req.key, 'key'), toBytes(req.value, 'value')]);
@@ -452,43 +460,33 @@ export class Engine {
     );
   }
 
-  /** A scan page's reply: the flat [k, v, ...] array and whether more may follow. */
-  page(kv, q) {
-    const limit = q.limit ?? 1000;
-    const maxBytes = q.maxBytes ?? 1 << 20;
-    let bytes = 0;
-    for (const b of kv) bytes += b.length + 16;
-    return { kv, more: kv.length / 2 >= limit || bytes >= maxBytes };
-  }
-
   handle(req) {
     const db = this.db;
     switch (req.op) {
       case 'get':
         return db.get(toBytes(req.key, 'key'), req.snapshot ?? undefined);
       case 'scan': {
-        const q = {
+        const limit = req.limit ?? 1000;
+        const maxBytes = req.maxBytes ?? 1 << 20;
+        const kv = db.scan({
           start: req.start,
           end: req.end,
           prefix: req.prefix,
           reverse: !!req.reverse,
           after: req.after,
-          limit: req.limit ?? 1000,
-          maxBytes: req.maxBytes ?? 1 << 20,
+          limit,
+          maxBytes,
           snapshot: req.snapshot,
-        };
-        return this.page(db.scan(q), q);
+        });
+        let bytes = 0;
+        for (const b of kv) bytes += b.length + 16;
+        const n = kv.length / 2;
+        return { kv, more: n >= limit || bytes >= maxBytes };
       }
       case 'snapshot':
         return db.snapshot();
       case 'txBegin':
         return db.txBegin();
-      case 'txGet':
-        return db.txGet(req.id, toBytes(req.key, 'key'), !!req.forUpdate);
-      case 'txWrite':
-        return db.txWrite(req.id, toBytes(req.key, 'key'), req.value === undefined ? undefined : toBytes(req.value, 'value'));
-      case 'txScan':
-        return this.page(db.txScan(req.id, req), req);
       case 'txEnd':
         return db.txEnd(req.id);
       case 'release':

@@ -337,20 +337,48 @@ fn take_u32(data: &mut &[u8]) -> Result<usize, JsValue> {
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
 }
 
-/// Marks a transaction commit in the write-group encoding: `u32 TX_COMMIT`, `u32 id`.
+/// Marks a transaction commit in the write-group encoding (see [`CairnDb::commit_group`]).
 const TX_COMMIT: usize = u32::MAX as usize;
 
-/// Decodes the members of a write group (see [`CairnDb::commit_group`]): a batch, or the id
-/// of a transaction to commit.
-fn decode_group(mut data: &[u8]) -> Result<Vec<(WriteBatch, Option<u32>)>, JsValue> {
+/// What a transaction read, as the JS wrapper sends it with the commit: keys read for
+/// update, and scanned ranges as (start, end, prefix).
+type Reads = (Vec<Vec<u8>>, Vec<[Option<Vec<u8>>; 3]>);
+
+/// One member of a write group: a batch, and for a transaction commit its id and reads.
+type Member = (WriteBatch, Option<(u32, Reads)>);
+
+fn take_bytes(data: &mut &[u8]) -> Result<Vec<u8>, JsValue> {
+    let n = take_u32(data)?;
+    Ok(take(data, n)?.to_vec())
+}
+
+/// Decodes the members of a write group (see [`CairnDb::commit_group`]).
+fn decode_group(mut data: &[u8]) -> Result<Vec<Member>, JsValue> {
     let mut out = Vec::new();
     while !data.is_empty() {
-        let ops = take_u32(&mut data)?;
-        let mut batch = WriteBatch::new();
+        let mut ops = take_u32(&mut data)?;
+        let mut tx = None;
         if ops == TX_COMMIT {
-            out.push((batch, Some(take_u32(&mut data)? as u32)));
-            continue;
+            let id = take_u32(&mut data)? as u32;
+            let mut keys = Vec::new();
+            for _ in 0..take_u32(&mut data)? {
+                keys.push(take_bytes(&mut data)?);
+            }
+            let mut ranges = Vec::new();
+            for _ in 0..take_u32(&mut data)? {
+                let mask = take(&mut data, 1)?[0];
+                let mut r: [Option<Vec<u8>>; 3] = [None, None, None];
+                for (bit, slot) in r.iter_mut().enumerate() {
+                    if mask & (1 << bit) != 0 {
+                        *slot = Some(take_bytes(&mut data)?);
+                    }
+                }
+                ranges.push(r);
+            }
+            tx = Some((id, (keys, ranges)));
+            ops = take_u32(&mut data)?;
         }
+        let mut batch = WriteBatch::new();
         for _ in 0..ops {
             let kind = take(&mut data, 1)?[0];
             let klen = take_u32(&mut data)?;
@@ -365,7 +393,7 @@ fn decode_group(mut data: &[u8]) -> Result<Vec<(WriteBatch, Option<u32>)>, JsVal
                 _ => return Err(invalid("bad operation kind in write group encoding")),
             }
         }
-        out.push((batch, None));
+        out.push((batch, tx));
     }
     Ok(out)
 }
@@ -472,7 +500,14 @@ impl CairnDb {
                 .snapshots
                 .iter()
                 .find(|(i, _)| *i == id)
-                .map(|(_, s)| Some(s.sequence()))
+                .map(|(_, s)| s.sequence())
+                .or_else(|| {
+                    self.txns
+                        .iter()
+                        .find(|(i, _)| *i == id)
+                        .map(|(_, t)| t.read_sequence())
+                })
+                .map(Some)
                 .ok_or_else(|| {
                     cairn_error(
                         "SNAPSHOT_RELEASED",
@@ -484,20 +519,34 @@ impl CairnDb {
 
     fn commit(
         &mut self,
-        members: Vec<(WriteBatch, Option<u32>)>,
+        members: Vec<Member>,
         sync: bool,
     ) -> Result<Vec<Option<JsValue>>, JsValue> {
-        // Every transaction of the group is finished by this commit: take it out of the table.
+        // Every transaction of the group is finished by this commit: take it out of the
+        // table and give it the reads the wrapper recorded.
         let mut txs: Vec<Option<Transaction>> = Vec::with_capacity(members.len());
+        let mut lost = Vec::with_capacity(members.len());
         let mut batches = Vec::with_capacity(members.len());
-        let ids: Vec<Option<u32>> = members.iter().map(|(_, id)| *id).collect();
-        for (b, id) in members {
-            let tx = id.and_then(|id| {
-                let pos = self.txns.iter().position(|(i, _)| *i == id)?;
-                Some(self.txns.swap_remove(pos).1)
-            });
-            batches.push(tx.as_ref().map_or(b, |t| t.to_batch()));
+        for (b, t) in members {
+            let mut tx = None;
+            if let Some((id, (keys, ranges))) = t {
+                if let Some(pos) = self.txns.iter().position(|(i, _)| *i == id) {
+                    let mut t = self.txns.swap_remove(pos).1;
+                    for k in &keys {
+                        let _ = t.track_key(DEFAULT_KEYSPACE, k);
+                    }
+                    for [lo, hi, p] in &ranges {
+                        let lo = lo.as_deref().map_or(Bound::Unbounded, Bound::Included);
+                        let hi = hi.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                        let _ = t.track_range(DEFAULT_KEYSPACE, (lo, hi), p.as_deref());
+                    }
+                    tx = Some(t);
+                } else {
+                    lost.push(batches.len());
+                }
+            }
             txs.push(tx);
+            batches.push(b);
         }
         let inner = self
             .inner
@@ -509,29 +558,16 @@ impl CairnDb {
             .collect();
         let mut results = with_db!(&mut *inner, db => commit_batches(db, &batches, &checks, sync));
         drop(checks);
-        for ((tx, id), r) in txs.iter_mut().zip(ids).zip(results.iter_mut()) {
-            match tx {
-                Some(tx) => with_db!(&mut *inner, db => db.end_transaction(tx, r.is_none())),
-                // The commit of an id that is not live (finished, or lost with an owner change).
-                None if id.is_some() => *r = Some(core_error(&CoreError::TransactionFinished)),
-                None => {}
+        for (tx, r) in txs.iter_mut().zip(results.iter()) {
+            if let Some(tx) = tx {
+                with_db!(&mut *inner, db => db.end_transaction(tx, r.is_none()));
             }
         }
+        // The commit of an id that is not live (finished, or lost with an owner change).
+        for i in lost {
+            results[i] = Some(core_error(&CoreError::TransactionFinished));
+        }
         Ok(results)
-    }
-
-    fn tx(&mut self, id: u32) -> Result<(&mut Inner, &mut Transaction), JsValue> {
-        let inner = self
-            .inner
-            .as_mut()
-            .ok_or_else(|| core_error(&CoreError::Closed))?;
-        let tx = self
-            .txns
-            .iter_mut()
-            .find(|(i, _)| *i == id)
-            .map(|(_, t)| t)
-            .ok_or_else(|| core_error(&CoreError::TransactionFinished))?;
-        Ok((inner, tx))
     }
 
     fn commit_one(&mut self, batch: WriteBatch, sync: Option<bool>) -> Result<(), JsValue> {
@@ -669,8 +705,11 @@ impl CairnDb {
 
     /// Group commit: `data` holds several batches, each encoded as `u32 count` then per
     /// operation `u8 kind` (1 put, 0 delete), `u32 keyLen`, key, and for a put `u32 valueLen`,
-    /// value (little-endian); or a transaction commit, encoded as `u32 0xFFFFFFFF`, `u32 id`
-    /// (its writes are checked for conflicts in group order and committed with the rest).
+    /// value (little-endian). A transaction commit is `u32 0xFFFFFFFF`, `u32 id`, `u32 n`
+    /// keys read for update (each `u32 len`, bytes), `u32 n` scanned ranges (each `u8 mask`,
+    /// then `start`, `end`, `prefix` as `u32 len`, bytes where bits 0, 1, 2 of the mask are
+    /// set), then its writes as a batch; it is checked for conflicts in group order and
+    /// committed with the rest.
     /// The valid batches are committed as one WAL record, synced once when `sync`. Returns one
     /// entry per member: `null` when committed, else its `CairnError` (a batch with an
     /// oversized key fails alone, a transaction that lost its conflict check with `CONFLICT`;
@@ -690,7 +729,13 @@ impl CairnDb {
     /// (continue strictly after this key, in scan order), `limit` (entries, default 1000),
     /// `maxBytes` (default 1 MiB), `snapshot` (an id from `snapshot()`).
     pub fn scan(&self, opts: JsValue) -> Result<Array, JsValue> {
-        let q = ScanQuery::parse(&opts)?;
+        let start = opt_bytes(&opts, "start")?;
+        let end = opt_bytes(&opts, "end")?;
+        let prefix = opt_bytes(&opts, "prefix")?;
+        let after = opt_bytes(&opts, "after")?;
+        let reverse = opt_bool(&opts, "reverse")?.unwrap_or(false);
+        let limit = opt_usize(&opts, "limit")?.unwrap_or(DEFAULT_PAGE_LIMIT);
+        let max_bytes = opt_usize(&opts, "maxBytes")?.unwrap_or(DEFAULT_PAGE_BYTES);
         let snapshot = match prop(&opts, "snapshot")? {
             v if v.is_undefined() || v.is_null() => None,
             v => Some(
@@ -701,19 +746,32 @@ impl CairnDb {
             ),
         };
         let seq = self.seq_for(snapshot)?;
+        let lo = start.as_deref().map_or(Bound::Unbounded, Bound::Included);
+        let hi = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let direction = if reverse {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        };
         let inner = self.inner()?;
         let page = with_db!(inner, db => {
             let seq = seq.unwrap_or_else(|| db.visible_sequence());
-            db.scan_page(q.range(), q.prefix.as_deref(), seq, q.direction, q.after.as_deref(), q.limit, q.max_bytes)
+            db.scan_page((lo, hi), prefix.as_deref(), seq, direction, after.as_deref(), limit.max(1), max_bytes)
         })
         .map_err(|e| core_error(&e))?;
-        Ok(flat(page.0))
+        let out = Array::new_with_length(0);
+        for (k, v) in page.0 {
+            out.push(&Uint8Array::from(k.as_slice()));
+            out.push(&Uint8Array::from(v.as_slice()));
+        }
+        Ok(out)
     }
 
-    /// Begins an optimistic transaction at the current state; returns its id for the `tx*`
-    /// calls. Its reads see that state plus its own writes; `commitGroup` commits it (a
-    /// `CONFLICT` error when a write committed after it began touched what it read for
-    /// update or scanned) and `txEnd` rolls it back.
+    /// Begins an optimistic transaction at the current state; returns its id. The id also
+    /// works as a snapshot id for `get` and `scan` (the transaction's snapshot; the JS
+    /// wrapper merges its buffered writes into those reads). `commitGroup` commits it with
+    /// its writes and conflict set (a `CONFLICT` error when a write committed after it began
+    /// touched what it read for update or scanned); `txEnd` rolls it back.
     #[wasm_bindgen(js_name = txBegin)]
     pub fn tx_begin(&mut self) -> Result<u32, JsValue> {
         let inner = self.inner_mut()?;
@@ -722,59 +780,6 @@ impl CairnDb {
         self.next_snapshot = self.next_snapshot.wrapping_add(1).max(1);
         self.txns.push((id, tx));
         Ok(id)
-    }
-
-    /// The value of `key` in transaction `id` (`forUpdate`: joins its conflict set).
-    #[wasm_bindgen(js_name = txGet)]
-    pub fn tx_get(&mut self, id: u32, key: JsValue, for_update: bool) -> Result<JsValue, JsValue> {
-        let key = bytes_of(&key, "key")?;
-        let (inner, tx) = self.tx(id)?;
-        let found = with_db!(inner, db => if for_update {
-            db.transaction_get_for_update(tx, DEFAULT_KEYSPACE, &key)
-        } else {
-            db.transaction_get(tx, DEFAULT_KEYSPACE, &key)
-        })
-        .map_err(|e| core_error(&e))?;
-        Ok(found.map_or(JsValue::UNDEFINED, |v| {
-            Uint8Array::from(v.as_slice()).into()
-        }))
-    }
-
-    /// Buffers `key` = `value` in transaction `id`, or a delete of `key` when `value` is
-    /// `undefined`.
-    #[wasm_bindgen(js_name = txWrite)]
-    pub fn tx_write(&mut self, id: u32, key: JsValue, value: JsValue) -> Result<(), JsValue> {
-        let key = bytes_of(&key, "key")?;
-        let value = match value.is_undefined() {
-            true => None,
-            false => Some(bytes_of(&value, "value")?),
-        };
-        let (_, tx) = self.tx(id)?;
-        match value {
-            Some(v) => tx.put(DEFAULT_KEYSPACE, &key, &v),
-            None => tx.delete(DEFAULT_KEYSPACE, &key),
-        }
-        .map_err(|e| core_error(&e))
-    }
-
-    /// One page of a scan in transaction `id` (options as for `scan`, without `snapshot`):
-    /// its snapshot merged with its own writes. The first page (no `after`) adds the scanned
-    /// range to the transaction's conflict set.
-    #[wasm_bindgen(js_name = txScan)]
-    pub fn tx_scan(&mut self, id: u32, opts: JsValue) -> Result<Array, JsValue> {
-        let q = ScanQuery::parse(&opts)?;
-        let (inner, tx) = self.tx(id)?;
-        if q.after.is_none() {
-            tx.track_range(DEFAULT_KEYSPACE, q.range(), q.prefix.as_deref())
-                .map_err(|e| core_error(&e))?;
-        }
-        let seq = tx.read_sequence();
-        let page = with_db!(inner, db => match tx.pending_writes(DEFAULT_KEYSPACE) {
-            Some(p) => db.scan_page_merged(p, q.range(), q.prefix.as_deref(), seq, q.direction, q.after.as_deref(), q.limit, q.max_bytes),
-            None => db.scan_page(q.range(), q.prefix.as_deref(), seq, q.direction, q.after.as_deref(), q.limit, q.max_bytes),
-        })
-        .map_err(|e| core_error(&e))?;
-        Ok(flat(page.0))
     }
 
     /// Rolls transaction `id` back; returns whether it was live.
@@ -976,57 +981,6 @@ impl CairnDb {
         drop(inner);
         r.map_err(|e| core_error(&e))
     }
-}
-
-/// The options of a scan page (see [`CairnDb::scan`]).
-struct ScanQuery {
-    start: Option<Vec<u8>>,
-    end: Option<Vec<u8>>,
-    prefix: Option<Vec<u8>>,
-    after: Option<Vec<u8>>,
-    direction: Direction,
-    limit: usize,
-    max_bytes: usize,
-}
-
-impl ScanQuery {
-    fn parse(opts: &JsValue) -> Result<ScanQuery, JsValue> {
-        Ok(ScanQuery {
-            start: opt_bytes(opts, "start")?,
-            end: opt_bytes(opts, "end")?,
-            prefix: opt_bytes(opts, "prefix")?,
-            after: opt_bytes(opts, "after")?,
-            direction: match opt_bool(opts, "reverse")?.unwrap_or(false) {
-                true => Direction::Reverse,
-                false => Direction::Forward,
-            },
-            limit: opt_usize(opts, "limit")?
-                .unwrap_or(DEFAULT_PAGE_LIMIT)
-                .max(1),
-            max_bytes: opt_usize(opts, "maxBytes")?.unwrap_or(DEFAULT_PAGE_BYTES),
-        })
-    }
-
-    fn range(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
-        (
-            self.start
-                .as_deref()
-                .map_or(Bound::Unbounded, Bound::Included),
-            self.end
-                .as_deref()
-                .map_or(Bound::Unbounded, Bound::Excluded),
-        )
-    }
-}
-
-/// A page as a flat array `[key0, value0, key1, value1, ...]`.
-fn flat(page: Vec<(Vec<u8>, Vec<u8>)>) -> Array {
-    let out = Array::new_with_length(0);
-    for (k, v) in page {
-        out.push(&Uint8Array::from(k.as_slice()));
-        out.push(&Uint8Array::from(v.as_slice()));
-    }
-    out
 }
 
 /// Opens the engine on a mounted pool. `Db::open` creates files (current pointer, manifest,
