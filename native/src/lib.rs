@@ -62,8 +62,9 @@ struct Queued {
     id: u64,
     batch: WriteBatch,
     sync: bool,
-    /// The conflict set of the transaction whose writes `batch` holds.
-    check: Option<ConflictSet>,
+    /// The transaction whose writes `batch` holds: checked for conflicts in the commit, and
+    /// ended by the leader under the lock that publishes the group.
+    txn: Option<cairn_core::Transaction>,
 }
 
 #[derive(Default)]
@@ -253,8 +254,20 @@ impl<V: Vfs + Clone> Shared<V> {
     /// Group commit: the first writer to find no leader becomes the leader, takes every queued
     /// batch (up to a size limit), appends them as one WAL record, syncs once if any of them
     /// asked for it, and hands each writer its result.
-    fn commit(&self, batch: WriteBatch, sync: bool, check: Option<ConflictSet>) -> Result<()> {
-        core_db::check_batch(&self.opts, &batch)?;
+    fn commit(
+        &self,
+        batch: WriteBatch,
+        sync: bool,
+        txn: Option<cairn_core::Transaction>,
+    ) -> Result<()> {
+        if let Err(e) = core_db::check_batch(&self.opts, &batch) {
+            if let Some(mut t) = txn {
+                if let Ok(core) = self.write().open_mut() {
+                    core.end_transaction(&mut t, false);
+                }
+            }
+            return Err(e);
+        }
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let id = q.next_id;
         q.next_id += 1;
@@ -262,7 +275,7 @@ impl<V: Vfs + Clone> Shared<V> {
             id,
             batch,
             sync,
-            check,
+            txn,
         });
         loop {
             if let Some(r) = q.done.remove(&id) {
@@ -291,7 +304,13 @@ impl<V: Vfs + Clone> Shared<V> {
         }
         drop(q);
 
-        let result = backpressure.and_then(|_| self.commit_group(&group));
+        let result = match backpressure {
+            Ok(()) => self.commit_group(&mut group),
+            Err(e) => {
+                self.end_txns(&mut group, None);
+                Err(e)
+            }
+        };
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         for (i, w) in group.iter().enumerate() {
             let r = match &result {
@@ -329,32 +348,73 @@ impl<V: Vfs + Clone> Shared<V> {
     }
 
     /// Commits a group; returns per batch whether it was committed (a transaction's batch is
-    /// left out on a conflict).
-    fn commit_group(&self, group: &[Queued]) -> Result<Vec<bool>> {
-        let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
-        let checks: Vec<Option<&ConflictSet>> = group.iter().map(|w| w.check.as_ref()).collect();
-        let (pending, accepted) = {
+    /// left out on a conflict). Ends the group's transactions.
+    fn commit_group(&self, group: &mut [Queued]) -> Result<Vec<bool>> {
+        let begun = {
+            let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
+            let checks: Vec<Option<&ConflictSet>> = group
+                .iter()
+                .map(|w| {
+                    w.txn
+                        .as_ref()
+                        .map(|t| t.conflict_set())
+                        .filter(|c| !c.is_empty())
+                })
+                .collect();
             let mut state = self.write();
-            let core = state.open_mut()?;
-            let frozen = core.immutable_count();
-            let (pending, accepted) = core.commit_begin_checked(&batches, &checks)?;
-            if core.immutable_count() > frozen {
-                // commit_begin froze the memtable: wake the background threads to flush it.
-                self.rotated.store(true, Ordering::Release);
+            state.open_mut().and_then(|core| {
+                let frozen = core.immutable_count();
+                let r = core.commit_begin_checked(&batches, &checks);
+                if core.immutable_count() > frozen {
+                    // commit_begin froze the memtable: wake the background threads to flush it.
+                    self.rotated.store(true, Ordering::Release);
+                }
+                r
+            })
+        };
+        let (pending, accepted) = match begun {
+            Ok((Some(p), accepted)) => (p, accepted),
+            Ok((None, accepted)) => {
+                self.end_txns(group, Some(&accepted));
+                return Ok(accepted);
             }
-            (pending, accepted)
+            Err(e) => {
+                self.end_txns(group, None);
+                return Err(e);
+            }
         };
-        let Some(pending): Option<PendingCommit<V::File>> = pending else {
-            return Ok(accepted);
-        };
+        let pending: PendingCommit<V::File> = pending;
         let want_sync = group.iter().zip(&accepted).any(|(w, &a)| a && w.sync);
         // The fsync runs without the engine lock: readers and the next group's WAL append
         // proceed meanwhile; the writes become visible only after it succeeded.
         let synced = want_sync.then(|| pending.sync());
-        self.write()
-            .open_mut()
-            .and_then(|c| c.commit_finish(pending, synced))?;
-        Ok(accepted)
+        let mut state = self.write();
+        let r = state.open_mut().and_then(|core| {
+            let r = core.commit_finish(pending, synced);
+            // Under the same lock: end every transaction of the group.
+            for (w, &a) in group.iter_mut().zip(&accepted) {
+                if let Some(t) = w.txn.as_mut() {
+                    core.end_transaction(t, a && r.is_ok());
+                }
+            }
+            r
+        });
+        r.map(|_| accepted)
+    }
+
+    /// Ends the transactions of `group` (committed where `accepted` says so).
+    fn end_txns(&self, group: &mut [Queued], accepted: Option<&[bool]>) {
+        if group.iter().all(|w| w.txn.is_none()) {
+            return;
+        }
+        if let Ok(core) = self.write().open_mut() {
+            for (i, w) in group.iter_mut().enumerate() {
+                if let Some(t) = w.txn.as_mut() {
+                    let a = accepted.is_some_and(|a| a.get(i) == Some(&true));
+                    core.end_transaction(t, a);
+                }
+            }
+        }
     }
 }
 

@@ -38,14 +38,16 @@ pub const DEFAULT_RETRIES: usize = 16;
 ///   back.
 pub struct Transaction<V: Vfs + Clone = StdVfs> {
     db: Db<V>,
-    inner: cairn_core::Transaction,
+    /// `None` once finished (a commit hands it to the group-commit leader, which ends it).
+    inner: Option<cairn_core::Transaction>,
+    read_seq: u64,
 }
 
 impl<V: Vfs + Clone> std::fmt::Debug for Transaction<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transaction")
-            .field("read_sequence", &self.inner.read_sequence())
-            .field("state", &self.inner.state())
+            .field("read_sequence", &self.read_seq)
+            .field("active", &self.inner.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -56,7 +58,8 @@ impl<V: Vfs + Clone> Db<V> {
         let inner = self.shared().write().open_mut()?.begin_transaction()?;
         Ok(Transaction {
             db: self.clone(),
-            inner,
+            read_seq: inner.read_sequence(),
+            inner: Some(inner),
         })
     }
 
@@ -107,20 +110,20 @@ impl<V: Vfs + Clone> Transaction<V> {
     /// The value of `key` as this transaction sees it (its snapshot plus its own writes). A
     /// snapshot read: it does not join the conflict set.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.inner.check_active()?;
+        let t = self.inner.as_ref().ok_or(Error::TransactionFinished)?;
         self.db
             .shared()
             .read()
             .open()?
-            .transaction_get(&self.inner, DEFAULT_KEYSPACE, key.as_ref())
+            .transaction_get(t, DEFAULT_KEYSPACE, key.as_ref())
     }
 
     /// [`Transaction::get`], and joins the conflict set: the commit fails with
     /// [`Error::Conflict`] if another commit wrote `key` after this transaction began.
     pub fn get_for_update(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.inner.check_active()?;
+        let t = self.inner.as_mut().ok_or(Error::TransactionFinished)?;
         self.db.shared().read().open()?.transaction_get_for_update(
-            &mut self.inner,
+            t,
             DEFAULT_KEYSPACE,
             key.as_ref(),
         )
@@ -129,13 +132,13 @@ impl<V: Vfs + Clone> Transaction<V> {
     /// Buffers `key` = `value` (visible to this transaction's reads at once, to others
     /// after the commit).
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
-        self.inner
+        self.active()?
             .put(DEFAULT_KEYSPACE, key.as_ref(), value.as_ref())
     }
 
     /// Buffers a delete of `key`.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Result<()> {
-        self.inner.delete(DEFAULT_KEYSPACE, key.as_ref())
+        self.active()?.delete(DEFAULT_KEYSPACE, key.as_ref())
     }
 
     /// Iterates `range` as this transaction sees it, ascending (`.rev()` for descending), and
@@ -167,16 +170,16 @@ impl<V: Vfs + Clone> Transaction<V> {
         hi: Bound<Vec<u8>>,
         prefix: Option<Vec<u8>>,
     ) -> Result<Iter<V>> {
-        self.inner.check_active()?;
         if !self.db.is_open() {
+            self.active()?;
             return Err(Error::Closed);
         }
         let range = (borrow_bound(&lo), borrow_bound(&hi));
-        self.inner
-            .track_range(DEFAULT_KEYSPACE, range, prefix.as_deref())?;
+        let t = self.active()?;
+        t.track_range(DEFAULT_KEYSPACE, range, prefix.as_deref())?;
         // The buffered writes the range can see, copied: the iterator does not borrow the
         // transaction.
-        let pending = self.inner.pending_writes(DEFAULT_KEYSPACE).and_then(|p| {
+        let pending = t.pending_writes(DEFAULT_KEYSPACE).and_then(|p| {
             let mut copy = PendingWrites::new();
             let entries = pending_entries(p, borrow_bound(&lo), borrow_bound(&hi));
             for (seq, (k, v)) in (1..).zip(entries) {
@@ -189,12 +192,7 @@ impl<V: Vfs + Clone> Transaction<V> {
             }
             (!copy.is_empty()).then_some(copy)
         });
-        let mut it = Iter::new(
-            self.db.snapshot_at(self.inner.read_sequence()),
-            lo,
-            hi,
-            prefix,
-        );
+        let mut it = Iter::new(self.db.snapshot_at(self.read_seq), lo, hi, prefix);
         it.pending = pending.map(Arc::new);
         Ok(it)
     }
@@ -209,51 +207,50 @@ impl<V: Vfs + Clone> Transaction<V> {
     /// this transaction began touched what it read for update or scanned. Whatever the
     /// result, the transaction is finished afterwards.
     pub fn commit_with(&mut self, opts: WriteOptions) -> Result<()> {
-        self.inner.check_active()?;
-        if self.inner.is_read_only() {
+        let t = self.active()?;
+        if t.is_read_only() {
             self.end(true);
             return Ok(());
         }
-        let batch = self.inner.to_batch();
-        let check = self.inner.take_conflict_set();
-        let check = (!check.is_empty()).then_some(check);
-        let r = self.db.shared().commit(batch, opts.sync, check);
-        self.end(r.is_ok());
-        r
+        let batch = t.to_batch();
+        // The leader of the commit group checks it and ends it.
+        let t = self.inner.take();
+        self.db.shared().commit(batch, opts.sync, t)
     }
 
     /// Discards the buffered writes and finishes the transaction.
     pub fn rollback(&mut self) -> Result<()> {
-        self.inner.check_active()?;
+        self.active()?;
         self.end(false);
         Ok(())
     }
 
     /// True until the transaction is committed, rolled back or failed to commit.
     pub fn is_active(&self) -> bool {
-        self.inner.check_active().is_ok()
+        self.inner.is_some()
     }
 
     /// The sequence number the transaction reads at.
     pub fn read_sequence(&self) -> u64 {
-        self.inner.read_sequence()
+        self.read_seq
+    }
+
+    fn active(&mut self) -> Result<&mut cairn_core::Transaction> {
+        self.inner.as_mut().ok_or(Error::TransactionFinished)
     }
 
     fn end(&mut self, committed: bool) {
-        match self.db.shared().write().open_mut() {
-            Ok(core) => core.end_transaction(&mut self.inner, committed),
-            // The engine is gone (closed): nothing to release.
-            Err(_) => {
-                let _ = self.inner.finish(committed);
+        if let Some(mut t) = self.inner.take() {
+            if let Ok(core) = self.db.shared().write().open_mut() {
+                core.end_transaction(&mut t, committed);
             }
+            // Else the engine is gone (closed): nothing to release.
         }
     }
 }
 
 impl<V: Vfs + Clone> Drop for Transaction<V> {
     fn drop(&mut self) {
-        if self.is_active() {
-            self.end(false);
-        }
+        self.end(false);
     }
 }
