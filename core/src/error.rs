@@ -52,6 +52,12 @@ pub enum Error {
     /// The database is open read-only (`Db::open_read_only`, or a read-only VFS) and the
     /// operation would change it.
     ReadOnly(String),
+    /// A transaction could not commit: a write committed after it began touched a key it read
+    /// with `get_for_update` or a range it scanned. Nothing of it was written; run it again.
+    Conflict,
+    /// The transaction was already committed, rolled back, or failed to commit; it accepts
+    /// no more reads or writes.
+    TransactionFinished,
 }
 
 impl Error {
@@ -84,6 +90,8 @@ impl Error {
             Error::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::ReadOnly(_) => "READ_ONLY",
+            Error::Conflict => "CONFLICT",
+            Error::TransactionFinished => "TRANSACTION_FINISHED",
         }
     }
 }
@@ -119,6 +127,14 @@ impl fmt::Display for Error {
             Error::UnsupportedFormat(what) => write!(f, "unsupported format: {what}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::ReadOnly(what) => write!(f, "database is open read-only: {what}"),
+            Error::Conflict => write!(
+                f,
+                "transaction conflict: a concurrent commit wrote what this transaction read"
+            ),
+            Error::TransactionFinished => write!(
+                f,
+                "the transaction is finished (committed, rolled back or failed)"
+            ),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod db_iter;
 pub mod error;
 pub mod options;
 pub mod stats;
+pub mod txn;
 
 // Internals: public for the CLI's inspection commands, the fuzz targets, the benchmarks and
 // the cross-crate tests, which read files and structures directly. Not a stable API.
@@ -66,3 +67,4 @@ pub use db_iter::{DbIter, Direction};
 pub use error::{Error, Result};
 pub use options::{Options, RecoveryMode, WriteOptions};
 pub use stats::{LevelStats, Stats, TableInfo};
+pub use txn::Transaction;

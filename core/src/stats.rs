@@ -27,6 +27,12 @@ pub struct Stats {
     pub commits: u64,
     /// Batches committed since open.
     pub batches: u64,
+    /// Transaction commits rejected with `Conflict` since open.
+    pub txn_conflicts: u64,
+    /// Live transactions now.
+    pub txn_live: u64,
+    /// Committed batches kept now for the conflict checks of live transactions.
+    pub txn_history_batches: u64,
     /// Flushes completed since open.
     pub flushes: u64,
     /// Bytes written by flushes.

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 use cairn_core::db::{self as core_db, PendingCommit};
+use cairn_core::txn::{ConflictSet, PendingWrites};
 use cairn_core::WritePressure;
 use std::collections::{HashMap, VecDeque};
 use std::ops::{Bound, Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive};
@@ -45,6 +46,9 @@ pub use cairn_core::{
 };
 pub use cairn_vfs::{MemVfs, ReadOnlyVfs, StdVfs, Vfs};
 
+mod txn;
+pub use txn::{Transaction, DEFAULT_RETRIES};
+
 /// Most entries fetched per page by iterators (they hold no lock between pages).
 const PAGE_ENTRIES: usize = 256;
 /// Entries in an iterator's first page; each later page doubles, up to `PAGE_ENTRIES`, so a
@@ -58,6 +62,9 @@ struct Queued {
     id: u64,
     batch: WriteBatch,
     sync: bool,
+    /// The transaction whose writes `batch` holds: checked for conflicts in the commit, and
+    /// ended by the leader under the lock that publishes the group.
+    txn: Option<cairn_core::Transaction>,
 }
 
 #[derive(Default)]
@@ -247,12 +254,29 @@ impl<V: Vfs + Clone> Shared<V> {
     /// Group commit: the first writer to find no leader becomes the leader, takes every queued
     /// batch (up to a size limit), appends them as one WAL record, syncs once if any of them
     /// asked for it, and hands each writer its result.
-    fn commit(&self, batch: WriteBatch, sync: bool) -> Result<()> {
-        core_db::check_batch(&self.opts, &batch)?;
+    fn commit(
+        &self,
+        batch: WriteBatch,
+        sync: bool,
+        txn: Option<cairn_core::Transaction>,
+    ) -> Result<()> {
+        if let Err(e) = core_db::check_batch(&self.opts, &batch) {
+            if let Some(mut t) = txn {
+                if let Ok(core) = self.write().open_mut() {
+                    core.end_transaction(&mut t, false);
+                }
+            }
+            return Err(e);
+        }
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let id = q.next_id;
         q.next_id += 1;
-        q.pending.push_back(Queued { id, batch, sync });
+        q.pending.push_back(Queued {
+            id,
+            batch,
+            sync,
+            txn,
+        });
         loop {
             if let Some(r) = q.done.remove(&id) {
                 return r;
@@ -280,11 +304,23 @@ impl<V: Vfs + Clone> Shared<V> {
         }
         drop(q);
 
-        let result = backpressure.and_then(|_| self.commit_group(&group));
+        let result = match backpressure {
+            Ok(()) => self.commit_group(&mut group),
+            Err(e) => {
+                self.end_txns(&mut group, None);
+                Err(e)
+            }
+        };
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        for w in &group {
-            q.done.insert(w.id, result.clone());
+        for (i, w) in group.iter().enumerate() {
+            let r = match &result {
+                Ok(accepted) if accepted.get(i) == Some(&false) => Err(Error::Conflict),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.clone()),
+            };
+            q.done.insert(w.id, r);
         }
+        let result = result.map(|_| ());
         q.leader = false;
         let mine = q.done.remove(&id);
         self.queue_cv.notify_all();
@@ -311,26 +347,74 @@ impl<V: Vfs + Clone> Shared<V> {
         mine.unwrap_or(result)
     }
 
-    fn commit_group(&self, group: &[Queued]) -> Result<()> {
-        let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
-        let want_sync = group.iter().any(|w| w.sync);
-        let pending: PendingCommit<V::File> = {
+    /// Commits a group; returns per batch whether it was committed (a transaction's batch is
+    /// left out on a conflict). Ends the group's transactions.
+    fn commit_group(&self, group: &mut [Queued]) -> Result<Vec<bool>> {
+        let begun = {
+            let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
+            let checks: Vec<Option<&ConflictSet>> = group
+                .iter()
+                .map(|w| {
+                    w.txn
+                        .as_ref()
+                        .map(|t| t.conflict_set())
+                        .filter(|c| !c.is_empty())
+                })
+                .collect();
             let mut state = self.write();
-            let core = state.open_mut()?;
-            let frozen = core.immutable_count();
-            let pending = core.commit_begin(&batches)?;
-            if core.immutable_count() > frozen {
-                // commit_begin froze the memtable: wake the background threads to flush it.
-                self.rotated.store(true, Ordering::Release);
-            }
-            pending
+            state.open_mut().and_then(|core| {
+                let frozen = core.immutable_count();
+                let r = core.commit_begin_checked(&batches, &checks);
+                if core.immutable_count() > frozen {
+                    // commit_begin froze the memtable: wake the background threads to flush it.
+                    self.rotated.store(true, Ordering::Release);
+                }
+                r
+            })
         };
+        let (pending, accepted) = match begun {
+            Ok((Some(p), accepted)) => (p, accepted),
+            Ok((None, accepted)) => {
+                self.end_txns(group, Some(&accepted));
+                return Ok(accepted);
+            }
+            Err(e) => {
+                self.end_txns(group, None);
+                return Err(e);
+            }
+        };
+        let pending: PendingCommit<V::File> = pending;
+        let want_sync = group.iter().zip(&accepted).any(|(w, &a)| a && w.sync);
         // The fsync runs without the engine lock: readers and the next group's WAL append
         // proceed meanwhile; the writes become visible only after it succeeded.
         let synced = want_sync.then(|| pending.sync());
-        self.write()
-            .open_mut()
-            .and_then(|c| c.commit_finish(pending, synced))
+        let mut state = self.write();
+        let r = state.open_mut().and_then(|core| {
+            let r = core.commit_finish(pending, synced);
+            // Under the same lock: end every transaction of the group.
+            for (w, &a) in group.iter_mut().zip(&accepted) {
+                if let Some(t) = w.txn.as_mut() {
+                    core.end_transaction(t, a && r.is_ok());
+                }
+            }
+            r
+        });
+        r.map(|_| accepted)
+    }
+
+    /// Ends the transactions of `group` (committed where `accepted` says so).
+    fn end_txns(&self, group: &mut [Queued], accepted: Option<&[bool]>) {
+        if group.iter().all(|w| w.txn.is_none()) {
+            return;
+        }
+        if let Ok(core) = self.write().open_mut() {
+            for (i, w) in group.iter_mut().enumerate() {
+                if let Some(t) = w.txn.as_mut() {
+                    let a = accepted.is_some_and(|a| a.get(i) == Some(&true));
+                    core.end_transaction(t, a);
+                }
+            }
+        }
     }
 }
 
@@ -592,7 +676,7 @@ impl<V: Vfs + Clone> Db<V> {
         if batch.is_empty() {
             return self.shared().read().open()?.validate_batch(&batch);
         }
-        self.shared().commit(batch, opts.sync)
+        self.shared().commit(batch, opts.sync, None)
     }
 
     /// Makes every write so far durable.
@@ -1044,6 +1128,8 @@ pub struct Iter<V: Vfs + Clone = StdVfs> {
     front_want: usize,
     back_want: usize,
     failed: bool,
+    /// A transaction's buffered writes of the range, merged into every page.
+    pending: Option<Arc<PendingWrites>>,
 }
 
 impl<V: Vfs + Clone> Iter<V> {
@@ -1069,6 +1155,7 @@ impl<V: Vfs + Clone> Iter<V> {
             front_want: FIRST_PAGE_ENTRIES,
             back_want: FIRST_PAGE_ENTRIES,
             failed: false,
+            pending: None,
         }
     }
 
@@ -1108,15 +1195,29 @@ impl<V: Vfs + Clone> Iter<V> {
                 self.back_last.as_deref(),
             ),
         };
-        self.snap.db.shared().read().open()?.scan_page(
-            range,
-            self.prefix.as_deref(),
-            self.snap.seq,
-            direction,
-            after,
-            limit,
-            PAGE_BYTES,
-        )
+        let state = self.snap.db.shared().read();
+        let core = state.open()?;
+        match &self.pending {
+            Some(p) => core.scan_page_merged(
+                p,
+                range,
+                self.prefix.as_deref(),
+                self.snap.seq,
+                direction,
+                after,
+                limit,
+                PAGE_BYTES,
+            ),
+            None => core.scan_page(
+                range,
+                self.prefix.as_deref(),
+                self.snap.seq,
+                direction,
+                after,
+                limit,
+                PAGE_BYTES,
+            ),
+        }
     }
 }
 

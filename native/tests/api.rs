@@ -248,6 +248,33 @@ fn the_readme_example_runs() -> Result<(), Error> {
     Ok(())
 }
 
+/// The README's transaction example.
+#[test]
+fn the_readme_transaction_example_runs() -> Result<(), Error> {
+    let db = Db::open_vfs(MemVfs::new(), cairn::Options::default())?;
+    db.put("acct/a", "100")?;
+    db.put("acct/b", "0")?;
+    db.transact(|tx| {
+        let a: u64 = String::from_utf8_lossy(&tx.get_for_update("acct/a")?.unwrap_or_default())
+            .parse()
+            .unwrap_or(0);
+        tx.put("acct/a", (a - 10).to_string())?; // buffered; visible to this tx's reads
+        tx.put("acct/b", "10")?;
+        Ok(())
+    })?;
+    assert_eq!(db.get("acct/a")?.as_deref(), Some(&b"90"[..]));
+    let mut tx = db.transaction()?; // or by hand
+    let n = tx.prefix("acct/")?.count(); // the scanned range joins the conflict set
+    db.put("acct/c", "5")?; // lands in the scanned range
+    tx.put("accounts", n.to_string())?;
+    match tx.commit() {
+        Err(cairn::Error::Conflict) => {} // someone wrote into acct/ since: nothing written
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(db.get("accounts")?, None);
+    Ok(())
+}
+
 #[test]
 fn a_closed_database_reopens_in_this_process_while_old_handles_live() {
     let dir = wasi_support::TestDir::new("api-reopen");

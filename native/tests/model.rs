@@ -1,5 +1,7 @@
 //! Model test: random operations against the engine and a `BTreeMap`, with reopens at random
-//! points, flushes and background work. Fixed seeds in CI; `CAIRN_SEED=<n>` runs any seed,
+//! points, flushes and background work, and optimistic transactions (up to three live at
+//! once, interleaved with plain writes; reads, scans, commits whose conflict the model
+//! predicts exactly, rollbacks). Fixed seeds in CI; `CAIRN_SEED=<n>` runs any seed,
 //! `CAIRN_MODEL_OPS=<n>` sets the operation count.
 
 mod wasi_support;
@@ -7,10 +9,207 @@ mod wasi_support;
 use cairn::{Db, MemVfs, Options, StdVfs, Vfs, WriteBatch, WriteOptions};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// A live transaction and what the model knows about it.
+struct LiveTx<V: Vfs + Clone> {
+    tx: cairn::Transaction<V>,
+    /// The database as the transaction began.
+    seen: Model,
+    /// Its buffered writes.
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Keys read with `get_for_update`, and ranges scanned.
+    read_keys: BTreeSet<Vec<u8>>,
+    ranges: Vec<Range>,
+    /// Keys written by commits since the transaction began.
+    written_since: BTreeSet<Vec<u8>>,
+}
+
+impl<V: Vfs + Clone> LiveTx<V> {
+    fn view(&self) -> Model {
+        let mut m = self.seen.clone();
+        for (k, v) in &self.pending {
+            match v {
+                Some(v) => m.insert(k.clone(), v.clone()),
+                None => m.remove(k),
+            };
+        }
+        m
+    }
+
+    fn view_get(&self, k: &[u8]) -> Option<Vec<u8>> {
+        match self.pending.get(k) {
+            Some(v) => v.clone(),
+            None => self.seen.get(k).cloned(),
+        }
+    }
+
+    /// Whether the commit must fail: a key it read for update, or a key in a range it
+    /// scanned, was written after it began. A transaction without writes never conflicts.
+    fn must_conflict(&self) -> bool {
+        !self.pending.is_empty()
+            && self.written_since.iter().any(|k| {
+                self.read_keys.contains(k)
+                    || self.ranges.iter().any(|(lo, hi)| in_bounds(k, lo, hi))
+            })
+    }
+}
+
+fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    (match lo {
+        Bound::Included(l) => k >= l.as_slice(),
+        Bound::Excluded(l) => k > l.as_slice(),
+        Bound::Unbounded => true,
+    }) && (match hi {
+        Bound::Included(h) => k <= h.as_slice(),
+        Bound::Excluded(h) => k < h.as_slice(),
+        Bound::Unbounded => true,
+    })
+}
+
+/// Tells every live transaction that `keys` were committed.
+fn note_writes<'a, V: Vfs + Clone>(txs: &mut [LiveTx<V>], keys: impl Iterator<Item = &'a Vec<u8>>) {
+    let keys: Vec<&Vec<u8>> = keys.collect();
+    for t in txs.iter_mut() {
+        t.written_since.extend(keys.iter().map(|k| (*k).clone()));
+    }
+}
+
+/// One random operation on a live transaction (or a new one). Returns the number of
+/// transactions committed (0 or 1) and conflicts seen.
+fn tx_op<V: Vfs + Clone>(
+    rng: &mut SmallRng,
+    db: &Db<V>,
+    model: &mut Model,
+    txs: &mut Vec<LiveTx<V>>,
+    ctx: &dyn Fn(&str) -> String,
+) -> (u64, u64) {
+    if txs.is_empty() || (txs.len() < 3 && rng.gen_bool(0.15)) {
+        txs.push(LiveTx {
+            tx: db.transaction().expect("begin"),
+            seen: model.clone(),
+            pending: BTreeMap::new(),
+            read_keys: BTreeSet::new(),
+            ranges: Vec::new(),
+            written_since: BTreeSet::new(),
+        });
+        return (0, 0);
+    }
+    let i = rng.gen_range(0..txs.len());
+    match rng.gen_range(0..100) {
+        0..=19 => {
+            let k = key(rng);
+            let t = &txs[i];
+            assert_eq!(
+                t.tx.get(&k).expect("tx get"),
+                t.view_get(&k),
+                "{}",
+                ctx("tx get")
+            );
+        }
+        20..=29 => {
+            let k = key(rng);
+            let t = &mut txs[i];
+            let got = t.tx.get_for_update(&k).expect("tx get_for_update");
+            assert_eq!(got, t.view_get(&k), "{}", ctx("tx get_for_update"));
+            t.read_keys.insert(k);
+        }
+        30..=54 => {
+            let k = key(rng);
+            let t = &mut txs[i];
+            if rng.gen_bool(0.25) {
+                t.tx.delete(&k).expect("tx delete");
+                t.pending.insert(k, None);
+            } else {
+                let v = value(rng);
+                t.tx.put(&k, &v).expect("tx put");
+                t.pending.insert(k, Some(v));
+            }
+        }
+        55..=69 => {
+            let t = &mut txs[i];
+            let (lo, hi) = if rng.gen_bool(0.3) {
+                let p = key(rng);
+                let p = p[..p.len().min(2)].to_vec();
+                let hi = match cairn_core::db::prefix_successor(&p) {
+                    Some(s) => Bound::Excluded(s),
+                    None => Bound::Unbounded,
+                };
+                let got: Vec<_> =
+                    t.tx.prefix(&p)
+                        .expect("tx prefix")
+                        .map(|r| r.expect("entry"))
+                        .collect();
+                let want: Vec<_> = t
+                    .view()
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with(&p))
+                    .collect();
+                assert_eq!(got, want, "{}", ctx("tx prefix"));
+                (Bound::Included(p), hi)
+            } else {
+                let (lo, hi) = (bound(rng), bound(rng));
+                let want = model_range(&t.view(), &lo, &hi);
+                let limit = rng.gen_range(1..300);
+                let it = t.tx.range((lo.clone(), hi.clone())).expect("tx range");
+                if rng.gen_bool(0.5) {
+                    let got: Vec<_> = it.take(limit).map(|r| r.expect("entry")).collect();
+                    let want: Vec<_> = want.into_iter().take(limit).collect();
+                    assert_eq!(got, want, "{}", ctx("tx forward range"));
+                } else {
+                    let got: Vec<_> = it.rev().take(limit).map(|r| r.expect("entry")).collect();
+                    let want: Vec<_> = want.into_iter().rev().take(limit).collect();
+                    assert_eq!(got, want, "{}", ctx("tx reverse range"));
+                }
+                (lo, hi)
+            };
+            t.ranges.push((lo, hi));
+        }
+        70..=94 => {
+            let mut t = txs.swap_remove(i);
+            let conflict = t.must_conflict();
+            let opts = WriteOptions {
+                sync: rng.gen_bool(0.05),
+            };
+            match t.tx.commit_with(opts) {
+                Ok(()) => {
+                    assert!(
+                        !conflict,
+                        "{}",
+                        ctx("commit succeeded, the model predicts a conflict")
+                    );
+                    note_writes(txs, t.pending.keys());
+                    for (k, v) in t.pending {
+                        match v {
+                            Some(v) => model.insert(k, v),
+                            None => model.remove(&k),
+                        };
+                    }
+                    return (1, 0);
+                }
+                Err(cairn::Error::Conflict) => {
+                    assert!(
+                        conflict,
+                        "{}",
+                        ctx("commit conflicted, the model predicts none")
+                    );
+                    assert_eq!(t.tx.get(b"k"), Err(cairn::Error::TransactionFinished));
+                    return (0, 1);
+                }
+                Err(e) => panic!("{}", ctx(&format!("commit: {e}"))),
+            }
+        }
+        _ => {
+            let mut t = txs.swap_remove(i);
+            t.tx.rollback().expect("rollback");
+        }
+    }
+    (0, 0)
+}
 
 fn small_opts() -> Options {
     Options::default()
@@ -73,8 +272,16 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
     // Snapshots held across writes, flushes and compactions, with the model state they saw.
     // They are dropped before a reopen (a snapshot does not outlive its database handle).
     let mut snaps: Vec<(cairn::Snapshot<V>, Model)> = Vec::new();
+    let mut txs: Vec<LiveTx<V>> = Vec::new();
+    let (mut commits, mut conflicts) = (0u64, 0u64);
     for op in 0..ops {
         let ctx = |what: &str| format!("seed {seed} op {op}: {what}");
+        if rng.gen_range(0..100) < 15 {
+            let (c, x) = tx_op(&mut rng, &db, &mut model, &mut txs, &ctx);
+            commits += c;
+            conflicts += x;
+            continue;
+        }
         match rng.gen_range(0..100) {
             0..=44 => {
                 let (k, v) = (key(&mut rng), value(&mut rng));
@@ -86,17 +293,20 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
                     },
                 )
                 .expect("put");
+                note_writes(&mut txs, [&k].into_iter());
                 model.insert(k, v);
             }
             45..=54 => {
                 let k = key(&mut rng);
                 db.delete_with(&k, WriteOptions::NO_SYNC).expect("delete");
+                note_writes(&mut txs, [&k].into_iter());
                 model.remove(&k);
             }
             55..=62 => {
                 let mut b = WriteBatch::new();
                 for _ in 0..rng.gen_range(1..20) {
                     let k = key(&mut rng);
+                    note_writes(&mut txs, [&k].into_iter());
                     if rng.gen_bool(0.3) {
                         b.delete(&k);
                         model.remove(&k);
@@ -178,8 +388,10 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
             95 => db.wait_for_background_work().expect("background"),
             _ => {
                 // Reopen: drop without closing half the time (a crash of the process, not
-                // the machine: every acknowledged write must survive).
+                // the machine: every acknowledged write must survive). Live transactions
+                // are rolled back (a crash loses them; they wrote nothing).
                 snaps.clear();
+                txs.clear();
                 if rng.gen_bool(0.5) {
                     db.close().expect("close");
                 }
@@ -189,6 +401,16 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
         }
     }
     snaps.clear();
+    txs.clear();
+    assert!(
+        ops < 5_000 || (commits > 0 && conflicts > 0),
+        "seed {seed}: transactions committed ({commits}) and conflicted ({conflicts})"
+    );
+    assert_eq!(
+        db.stats().txn_live,
+        0,
+        "seed {seed}: no live transaction left"
+    );
     // A final full comparison, both directions.
     let all: Vec<_> = db.iter().map(|r| r.expect("entry")).collect();
     let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

@@ -8,7 +8,8 @@
 //! order it was *issued*. After the crash and reopen, the recovered database (read by a full
 //! scan and by a `get` of every key of the key space) must equal the model state after some
 //! prefix `L` of the issued writes, with `lo <= L <= issued`, where `lo` counts every write
-//! acknowledged before the last acknowledged durability point: a synced write, a successful
+//! acknowledged before the last acknowledged durability point: a synced write (or synced
+//! transaction commit; a transaction's writes are one issued write, all or nothing), a successful
 //! `flush()`, `compact_range()` or `sync_wal()`. That rules out holes (a later write kept
 //! while an earlier one is lost), resurrected deletes, torn batches and lost synced writes.
 //! Then the database must accept a synced write, and a second crash + reopen must give
@@ -19,6 +20,7 @@
 use crate::trace::TraceVfs;
 use cairn_core::db::Db;
 use cairn_core::filename::{self, FileKind};
+use cairn_core::txn::DEFAULT_KEYSPACE;
 use cairn_core::{Error, Options, WriteBatch, WriteOptions};
 use cairn_vfs::fault::{CrashMode, KillEffect};
 use rand::rngs::SmallRng;
@@ -565,7 +567,99 @@ impl Run {
                 }
             }
             let (phase, result): (&str, Result<(), Error>) = match dice {
-                0..=66 => {
+                60..=66 => {
+                    // A transaction: a read for update, a few buffered writes, a commit; now
+                    // and then a plain write of the key it read lands in between, and the
+                    // commit must fail with `Conflict` and write nothing.
+                    let mut tx = match db.begin_transaction() {
+                        Ok(tx) => tx,
+                        Err(e) => {
+                            return Err(self.fail(epoch, format!("begin_transaction: {e}")));
+                        }
+                    };
+                    let read = self.key();
+                    match db.transaction_get_for_update(&mut tx, DEFAULT_KEYSPACE, &read) {
+                        Ok(got) if got.as_ref() == model.get(&read) => {}
+                        Ok(got) => {
+                            return Err(self.fail(
+                                epoch,
+                                format!(
+                                    "transaction get {} = {:?}, the model says {:?}",
+                                    show(&read),
+                                    got.as_deref().map(show),
+                                    model.get(&read).map(|v| show(v))
+                                ),
+                            ));
+                        }
+                        Err(e) => return Err(self.fail(epoch, format!("transaction get: {e}"))),
+                    }
+                    let mut w = BTreeMap::new();
+                    for _ in 0..self.rng.gen_range(1..=6) {
+                        let k = self.key();
+                        let r = if self.rng.gen_bool(0.7) {
+                            let v = self.value(&k);
+                            let r = tx.put(DEFAULT_KEYSPACE, &k, &v);
+                            w.insert(k, Some(v));
+                            r
+                        } else {
+                            let r = tx.delete(DEFAULT_KEYSPACE, &k);
+                            w.insert(k, None);
+                            r
+                        };
+                        if let Err(e) = r {
+                            return Err(self.fail(epoch, format!("transaction write: {e}")));
+                        }
+                    }
+                    let interfere = self.rng.gen_bool(0.2);
+                    let mut failed = None;
+                    if interfere {
+                        let v = self.value(&read);
+                        let pw: Write = vec![(read.clone(), Some(v))];
+                        issued.push(pw.clone());
+                        match db.write(&batch_of(&pw), WriteOptions::NO_SYNC) {
+                            Ok(()) => apply_write(&mut model, &pw),
+                            Err(e) => failed = Some(e),
+                        }
+                    }
+                    match failed {
+                        Some(e) => {
+                            db.end_transaction(&mut tx, false);
+                            ("write", Err(e))
+                        }
+                        None => {
+                            let sync = self.rng.gen_bool(0.15);
+                            let tw: Write = w.into_iter().collect();
+                            if !interfere {
+                                issued.push(tw.clone());
+                            }
+                            match db.commit_transaction(&mut tx, write_options(sync)) {
+                                Ok(()) if interfere => {
+                                    return Err(self.fail(
+                                        epoch,
+                                        "a transaction committed although a plain write \
+                                         changed the key it read for update",
+                                    ));
+                                }
+                                Err(Error::Conflict) if !interfere => {
+                                    return Err(self.fail(
+                                        epoch,
+                                        "a transaction conflicted with nothing concurrent",
+                                    ));
+                                }
+                                Err(Error::Conflict) => ("txn", Ok(())),
+                                Ok(()) => {
+                                    apply_write(&mut model, &tw);
+                                    if sync {
+                                        lo = issued.len();
+                                    }
+                                    ("txn", Ok(()))
+                                }
+                                Err(e) => ("txn", Err(e)),
+                            }
+                        }
+                    }
+                }
+                0..=59 => {
                     let mut w: Write = Vec::new();
                     let n = if dice < 40 {
                         1

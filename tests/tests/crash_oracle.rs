@@ -38,7 +38,7 @@ fn assert_coverage(o: &Outcome) {
     if std::env::var_os("CAIRN_SEED").is_some() {
         return;
     }
-    for phase in ["write", "sync-write", "flush", "compact", "recovery"] {
+    for phase in ["write", "sync-write", "txn", "flush", "compact", "recovery"] {
         assert!(
             o.by_phase.get(phase).copied().unwrap_or(0) > 0,
             "no kill in {phase}"

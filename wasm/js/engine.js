@@ -77,6 +77,19 @@ class GroupEncoder {
   /** Appends one request as one batch; throws a WireError (nothing appended) on bad input. */
   request(req) {
     const ops = [];
+    if (req.op === 'txCommit') {
+      // A transaction: its id, what it read (keys, [start, end, prefix] ranges), then its
+      // writes as a batch.
+      this.u32(0xffffffff);
+      this.u32(req.id);
+      this.u32(req.keys.length);
+      for (const k of req.keys) this.bytes(toBytes(k, 'key'));
+      this.u32(req.ranges.length);
+      for (const r of req.ranges) {
+        this.u8((r[0] !== undefined) | ((r[1] !== undefined) << 1) | ((r[2] !== undefined) << 2));
+        for (const b of r) if (b !== undefined) this.bytes(toBytes(b, 'key'));
+      }
+    }
     if (req.op === 'put') {
       ops.push([1, toBytes(req.key, 'key'), toBytes(req.value, 'value')]);
     } else if (req.op === 'del') {
@@ -99,7 +112,7 @@ class GroupEncoder {
   }
 }
 
-const WRITE_OPS = new Set(['put', 'del', 'batch']);
+const WRITE_OPS = new Set(['put', 'del', 'batch', 'txCommit']);
 
 /** Runs `fn` in a later macrotask (after the messages already queued). */
 function makeTicker(fn) {
@@ -472,6 +485,10 @@ export class Engine {
       }
       case 'snapshot':
         return db.snapshot();
+      case 'txBegin':
+        return db.txBegin();
+      case 'txEnd':
+        return db.txEnd(req.id);
       case 'release':
         return db.releaseSnapshot(req.id);
       case 'flush':

@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'UNSUPPORTED_FORMAT'
   | 'UNAVAILABLE'
   | 'SNAPSHOT_RELEASED'
+  | 'CONFLICT'
+  | 'TRANSACTION_FINISHED'
   | 'INTERNAL'
   | (string & {});
 
@@ -142,6 +144,9 @@ export interface Stats {
   snapshots: number;
   tableBytes: number;
   tableRawBytes: number;
+  /** Transaction commits rejected with CONFLICT since open, and live transactions now. */
+  txnConflicts: number;
+  txnLive: number;
   levels: LevelStats[];
   /** Free OPFS pool files. */
   poolFree: number;
@@ -179,6 +184,34 @@ export class Snapshot {
   release(): Promise<void>;
 }
 
+export type TransactionScanOptions = Omit<ScanOptions, 'snapshot'>;
+
+/**
+ * An optimistic transaction, passed to the function given to `Cairn.transaction`. Reads see
+ * the database as the transaction began plus its own buffered writes. `getForUpdate` and
+ * every `scan` (the whole range, so inserts into it count) join the conflict set; `get` does
+ * not. The commit fails with `CONFLICT`, writing nothing, when a write committed after the
+ * transaction began touched that set. After `commit` or `rollback` every call rejects with
+ * `TRANSACTION_FINISHED`.
+ */
+export class Transaction {
+  get(key: Bytes, options: { asString: true }): Promise<string | undefined>;
+  get(key: Bytes, options?: { asString?: boolean }): Promise<Uint8Array | undefined>;
+  getForUpdate(key: Bytes, options: { asString: true }): Promise<string | undefined>;
+  getForUpdate(key: Bytes, options?: { asString?: boolean }): Promise<Uint8Array | undefined>;
+  put(key: Bytes, value: Bytes): Promise<void>;
+  delete(key: Bytes): Promise<void>;
+  scan(options?: TransactionScanOptions): AsyncIterableIterator<[Uint8Array | string, Uint8Array | string]>;
+  /** Commits through group commit; durable when it resolves unless `sync: false`. */
+  commit(options?: WriteOptions): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+export interface TransactionOptions extends WriteOptions {
+  /** Attempts in all before a CONFLICT is returned (default 16). */
+  retries?: number;
+}
+
 export class Cairn {
   readonly name: string;
   /** Opens (creating if missing) the database `name`. */
@@ -204,6 +237,11 @@ export class Cairn {
   scan(options: ScanOptions & { keyAsString?: false; valueAsString: true }): AsyncIterableIterator<[Uint8Array, string]>;
   scan(options?: ScanOptions & { keyAsString?: false; valueAsString?: false }): AsyncIterableIterator<[Uint8Array, Uint8Array]>;
   scan(options?: ScanOptions): AsyncIterableIterator<[Uint8Array | string, Uint8Array | string]>;
+  /**
+   * Runs `fn` in a transaction and commits it (unless `fn` committed or rolled back itself),
+   * retrying with a fresh transaction on `CONFLICT`. `fn` may run more than once.
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T>;
   flush(): Promise<void>;
   stats(): Promise<Stats>;
   close(): Promise<void>;

@@ -257,6 +257,91 @@ function snapId(s) {
   throw new CairnError('INVALID_ARGUMENT', 'snapshot must be a Snapshot from db.snapshot()');
 }
 
+const encoder = new TextEncoder();
+const latin1 = new TextDecoder('latin1'); // one distinct char per byte: a Map key for bytes
+const bytesOf = (x) => (typeof x === 'string' ? encoder.encode(x) : x instanceof Uint8Array ? x : new Uint8Array(ArrayBuffer.isView(x) ? x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength) : x));
+const cmp = (a, b) => {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+};
+const FINISHED = () => new CairnError('TRANSACTION_FINISHED', 'the transaction is finished (committed, rolled back or failed)');
+
+/**
+ * An optimistic transaction (see `Cairn.transaction`): reads see the state it began at plus
+ * its own writes, which are buffered here until `commit`; `getForUpdate` and every `scan`
+ * join its conflict set, checked by the worker at commit. After `commit` or `rollback` every
+ * call rejects with TRANSACTION_FINISHED.
+ */
+export class Transaction {
+  constructor(db, id) {
+    this.db = db;
+    this.snap = new Snapshot(db, id);
+    this.done = false;
+    this.w = new Map(); // key as a string of char codes -> [key bytes, value bytes | undefined]
+    this.keys = [];
+    this.ranges = [];
+  }
+  async get(key, opts = {}) {
+    if (this.done) throw FINISHED();
+    checkKey(key, 'key');
+    const k = bytesOf(key);
+    if (opts.forUpdate) this.keys.push(k);
+    const p = this.w.get(latin1.decode(k));
+    const v = p ? p[1] : await this.db.t.call({ op: 'get', key: k, snapshot: this.snap.id });
+    return v !== undefined && opts.asString ? decoder.decode(v) : v;
+  }
+  getForUpdate(key, opts = {}) {
+    return this.get(key, { ...opts, forUpdate: true });
+  }
+  async put(key, value) {
+    if (this.done) throw FINISHED();
+    checkKey(key, 'key');
+    if (value !== undefined) checkKey(value, 'value');
+    const k = bytesOf(key);
+    this.w.set(latin1.decode(k), [k, value === undefined ? undefined : bytesOf(value)]);
+  }
+  delete(key) {
+    return this.put(key, undefined);
+  }
+  /** Like `Cairn.scan` (no `snapshot` option); the whole range joins the conflict set. */
+  async *scan(opts = {}) {
+    if (this.done) throw FINISHED();
+    const r = [opts.start, opts.end, opts.prefix].map((b) => (b === undefined ? b : (checkKey(b, 'range'), bytesOf(b))));
+    this.ranges.push(r);
+    const [lo, hi, pre] = r;
+    const dir = opts.reverse ? -1 : 1;
+    const mine = [...this.w.values()]
+      .filter(([k]) => (!lo || cmp(k, lo) >= 0) && (!hi || cmp(k, hi) < 0) && (!pre || (k.length >= pre.length && cmp(k.subarray(0, pre.length), pre) === 0)))
+      .sort((a, b) => dir * cmp(a[0], b[0]));
+    let i = 0;
+    let left = opts.limit === undefined ? Infinity : opts.limit;
+    const out = (k, v) => [opts.keyAsString ? decoder.decode(k) : k, opts.valueAsString ? decoder.decode(v) : v];
+    for await (const [k, v] of this.db.scan({ ...opts, limit: undefined, keyAsString: false, valueAsString: false, snapshot: this.snap })) {
+      for (; i < mine.length && dir * cmp(mine[i][0], k) <= 0 && left > 0; i++) {
+        if (mine[i][1] !== undefined) yield (left--, out(...mine[i]));
+      }
+      if (left <= 0) return;
+      if (i > 0 && cmp(mine[i - 1][0], k) === 0) continue;
+      yield (left--, out(k, v));
+    }
+    for (; i < mine.length && left > 0; i++) if (mine[i][1] !== undefined) yield (left--, out(...mine[i]));
+  }
+  /** Commits (group commit; durable unless `{sync: false}`); CONFLICT writes nothing. */
+  async commit(opts = {}) {
+    if (this.done) throw FINISHED();
+    this.done = true;
+    if (this.w.size === 0) return this.db.t.call({ op: 'txEnd', id: this.snap.id }).then(() => undefined);
+    const ops = [...this.w.values()].map(([key, value]) => (value === undefined ? { type: 'del', key } : { type: 'put', key, value }));
+    return this.db.t.call({ op: 'txCommit', id: this.snap.id, keys: this.keys, ranges: this.ranges, ops, sync: opts.sync !== false });
+  }
+  async rollback() {
+    if (this.done) throw FINISHED();
+    this.done = true;
+    await this.db.t.call({ op: 'txEnd', id: this.snap.id });
+  }
+}
+
 export class Cairn {
   constructor(name, transport) {
     this.name = name;
@@ -418,6 +503,27 @@ export class Cairn {
       }
     } finally {
       if (own) await snap.release().catch(() => {});
+    }
+  }
+
+  /**
+   * Runs `fn(tx)` in a transaction and commits it, running it again with a fresh transaction
+   * when the commit fails with CONFLICT, up to `retries` attempts (default 16) in all; resolves
+   * to what the committed attempt's `fn` returned. Any other error rolls back and rejects.
+   * `fn` may run more than once: keep effects outside the transaction out of it.
+   */
+  async transaction(fn, opts = {}) {
+    const attempts = Math.max(1, opts.retries ?? 16);
+    for (let attempt = 1; ; attempt++) {
+      const tx = new Transaction(this, await this.t.call({ op: 'txBegin' }));
+      try {
+        const result = await fn(tx);
+        if (!tx.done) await tx.commit(opts);
+        return result;
+      } catch (e) {
+        if (!tx.done) await tx.rollback().catch(() => {});
+        if (!(e instanceof CairnError && e.code === 'CONFLICT' && attempt < attempts)) throw e;
+      }
     }
   }
 

@@ -17,7 +17,10 @@
 use crate::opfs::OpfsFile;
 use crate::opfs::{OpfsError, OpfsErrorKind, OpfsVfs, EVICTED_PREFIX, QUOTA_PREFIX};
 use cairn_core::batch::WriteBatch;
-use cairn_core::{Db, Direction, Error as CoreError, Options, Snapshot, WritePressure};
+use cairn_core::txn::{ConflictSet, DEFAULT_KEYSPACE};
+use cairn_core::{
+    Db, Direction, Error as CoreError, Options, Snapshot, Transaction, WritePressure,
+};
 type MemFile = <MemVfs as Vfs>::File;
 use cairn_vfs::{ErrorKind, File, LockGuard, MemVfs, Vfs};
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -334,11 +337,47 @@ fn take_u32(data: &mut &[u8]) -> Result<usize, JsValue> {
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
 }
 
-/// Decodes the batches of a write group (see [`CairnDb::commit_group`]).
-fn decode_group(mut data: &[u8]) -> Result<Vec<WriteBatch>, JsValue> {
+/// Marks a transaction commit in the write-group encoding (see [`CairnDb::commit_group`]).
+const TX_COMMIT: usize = u32::MAX as usize;
+
+/// What a transaction read, as the JS wrapper sends it with the commit: keys read for
+/// update, and scanned ranges as (start, end, prefix).
+type Reads = (Vec<Vec<u8>>, Vec<[Option<Vec<u8>>; 3]>);
+
+/// One member of a write group: a batch, and for a transaction commit its id and reads.
+type Member = (WriteBatch, Option<(u32, Reads)>);
+
+fn take_bytes(data: &mut &[u8]) -> Result<Vec<u8>, JsValue> {
+    let n = take_u32(data)?;
+    Ok(take(data, n)?.to_vec())
+}
+
+/// Decodes the members of a write group (see [`CairnDb::commit_group`]).
+fn decode_group(mut data: &[u8]) -> Result<Vec<Member>, JsValue> {
     let mut out = Vec::new();
     while !data.is_empty() {
-        let ops = take_u32(&mut data)?;
+        let mut ops = take_u32(&mut data)?;
+        let mut tx = None;
+        if ops == TX_COMMIT {
+            let id = take_u32(&mut data)? as u32;
+            let mut keys = Vec::new();
+            for _ in 0..take_u32(&mut data)? {
+                keys.push(take_bytes(&mut data)?);
+            }
+            let mut ranges = Vec::new();
+            for _ in 0..take_u32(&mut data)? {
+                let mask = take(&mut data, 1)?[0];
+                let mut r: [Option<Vec<u8>>; 3] = [None, None, None];
+                for (bit, slot) in r.iter_mut().enumerate() {
+                    if mask & (1 << bit) != 0 {
+                        *slot = Some(take_bytes(&mut data)?);
+                    }
+                }
+                ranges.push(r);
+            }
+            tx = Some((id, (keys, ranges)));
+            ops = take_u32(&mut data)?;
+        }
         let mut batch = WriteBatch::new();
         for _ in 0..ops {
             let kind = take(&mut data, 1)?[0];
@@ -354,20 +393,24 @@ fn decode_group(mut data: &[u8]) -> Result<Vec<WriteBatch>, JsValue> {
                 _ => return Err(invalid("bad operation kind in write group encoding")),
             }
         }
-        out.push(batch);
+        out.push((batch, tx));
     }
     Ok(out)
 }
 
-/// Commits the valid batches of `batches` as one WAL record with at most one sync. Returns
-/// one result per batch: `None` when it is committed, the error otherwise.
+/// Commits the valid batches of `batches` as one WAL record with at most one sync;
+/// `checks[i]` is the conflict set when batch `i` is a transaction's writes. Returns one
+/// result per batch: `None` when it is committed, the error otherwise (`CONFLICT` for a
+/// transaction that lost its conflict check).
 fn commit_batches<V: cairn_vfs::Vfs + Clone>(
     db: &mut Db<V>,
     batches: &[WriteBatch],
+    checks: &[Option<&ConflictSet>],
     sync: bool,
 ) -> Vec<Option<JsValue>> {
     let mut results: Vec<Option<JsValue>> = Vec::with_capacity(batches.len());
     let mut valid: Vec<&WriteBatch> = Vec::new();
+    let mut valid_checks = Vec::new();
     let mut valid_idx = Vec::new();
     for (i, b) in batches.iter().enumerate() {
         match db.validate_batch(b) {
@@ -375,6 +418,7 @@ fn commit_batches<V: cairn_vfs::Vfs + Clone>(
             Ok(()) => {
                 results.push(None);
                 valid.push(b);
+                valid_checks.push(checks.get(i).copied().flatten());
                 valid_idx.push(i);
             }
             Err(e) => results.push(Some(core_error(&e))),
@@ -400,9 +444,17 @@ fn commit_batches<V: cairn_vfs::Vfs + Clone>(
                 }
             }
         }
-        let pending = db.commit_begin(&valid)?;
-        let synced = sync.then(|| pending.sync());
-        db.commit_finish(pending, synced)
+        let (pending, accepted) = db.commit_begin_checked(&valid, &valid_checks)?;
+        for (&i, _) in valid_idx.iter().zip(&accepted).filter(|(_, &a)| !a) {
+            results[i] = Some(core_error(&CoreError::Conflict));
+        }
+        match pending {
+            Some(pending) => {
+                let synced = sync.then(|| pending.sync());
+                db.commit_finish(pending, synced)
+            }
+            None => Ok(()),
+        }
     })();
     if let Err(e) = outcome {
         let err = core_error(&e);
@@ -423,6 +475,8 @@ pub struct CairnDb {
     inner: Option<Inner>,
     /// Live snapshots with their ids (few at a time: a Vec is enough and keeps the wasm small).
     snapshots: Vec<(u32, Snapshot)>,
+    /// Live transactions with their ids (from the same counter as the snapshots').
+    txns: Vec<(u32, Transaction)>,
     next_snapshot: u32,
 }
 
@@ -446,7 +500,14 @@ impl CairnDb {
                 .snapshots
                 .iter()
                 .find(|(i, _)| *i == id)
-                .map(|(_, s)| Some(s.sequence()))
+                .map(|(_, s)| s.sequence())
+                .or_else(|| {
+                    self.txns
+                        .iter()
+                        .find(|(i, _)| *i == id)
+                        .map(|(_, t)| t.read_sequence())
+                })
+                .map(Some)
                 .ok_or_else(|| {
                     cairn_error(
                         "SNAPSHOT_RELEASED",
@@ -458,15 +519,59 @@ impl CairnDb {
 
     fn commit(
         &mut self,
-        batches: &[WriteBatch],
+        members: Vec<Member>,
         sync: bool,
     ) -> Result<Vec<Option<JsValue>>, JsValue> {
-        let inner = self.inner_mut()?;
-        Ok(with_db!(inner, db => commit_batches(db, batches, sync)))
+        // Every transaction of the group is finished by this commit: take it out of the
+        // table and give it the reads the wrapper recorded.
+        let mut txs: Vec<Option<Transaction>> = Vec::with_capacity(members.len());
+        let mut lost = Vec::with_capacity(members.len());
+        let mut batches = Vec::with_capacity(members.len());
+        for (b, t) in members {
+            let mut tx = None;
+            if let Some((id, (keys, ranges))) = t {
+                if let Some(pos) = self.txns.iter().position(|(i, _)| *i == id) {
+                    let mut t = self.txns.swap_remove(pos).1;
+                    for k in &keys {
+                        let _ = t.track_key(DEFAULT_KEYSPACE, k);
+                    }
+                    for [lo, hi, p] in &ranges {
+                        let lo = lo.as_deref().map_or(Bound::Unbounded, Bound::Included);
+                        let hi = hi.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                        let _ = t.track_range(DEFAULT_KEYSPACE, (lo, hi), p.as_deref());
+                    }
+                    tx = Some(t);
+                } else {
+                    lost.push(batches.len());
+                }
+            }
+            txs.push(tx);
+            batches.push(b);
+        }
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| core_error(&CoreError::Closed))?;
+        let checks: Vec<Option<&ConflictSet>> = txs
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.conflict_set()))
+            .collect();
+        let mut results = with_db!(&mut *inner, db => commit_batches(db, &batches, &checks, sync));
+        drop(checks);
+        for (tx, r) in txs.iter_mut().zip(results.iter()) {
+            if let Some(tx) = tx {
+                with_db!(&mut *inner, db => db.end_transaction(tx, r.is_none()));
+            }
+        }
+        // The commit of an id that is not live (finished, or lost with an owner change).
+        for i in lost {
+            results[i] = Some(core_error(&CoreError::TransactionFinished));
+        }
+        Ok(results)
     }
 
     fn commit_one(&mut self, batch: WriteBatch, sync: Option<bool>) -> Result<(), JsValue> {
-        let results = self.commit(&[batch], sync.unwrap_or(true))?;
+        let results = self.commit(vec![(batch, None)], sync.unwrap_or(true))?;
         match results.into_iter().next().flatten() {
             Some(err) => Err(err),
             None => Ok(()),
@@ -518,7 +623,10 @@ impl CairnDb {
             name,
             inner: Some(inner),
             snapshots: Vec::new(),
-            next_snapshot: 1,
+            txns: Vec::new(),
+            // Ids of snapshots and transactions start at random, so that a stale id sent to
+            // the next owner tab after a handover names nothing there.
+            next_snapshot: 1 + (js_sys::Math::random() * f64::from(1u32 << 30)) as u32,
         })
     }
 
@@ -597,13 +705,19 @@ impl CairnDb {
 
     /// Group commit: `data` holds several batches, each encoded as `u32 count` then per
     /// operation `u8 kind` (1 put, 0 delete), `u32 keyLen`, key, and for a put `u32 valueLen`,
-    /// value (little-endian). The valid batches are committed as one WAL record, synced once
-    /// when `sync`. Returns one entry per batch: `null` when committed, else its `CairnError`
-    /// (a batch with an oversized key fails alone; an I/O failure fails them all).
+    /// value (little-endian). A transaction commit is `u32 0xFFFFFFFF`, `u32 id`, `u32 n`
+    /// keys read for update (each `u32 len`, bytes), `u32 n` scanned ranges (each `u8 mask`,
+    /// then `start`, `end`, `prefix` as `u32 len`, bytes where bits 0, 1, 2 of the mask are
+    /// set), then its writes as a batch; it is checked for conflicts in group order and
+    /// committed with the rest.
+    /// The valid batches are committed as one WAL record, synced once when `sync`. Returns one
+    /// entry per member: `null` when committed, else its `CairnError` (a batch with an
+    /// oversized key fails alone, a transaction that lost its conflict check with `CONFLICT`;
+    /// an I/O failure fails them all).
     #[wasm_bindgen(js_name = commitGroup)]
     pub fn commit_group(&mut self, data: &[u8], sync: bool) -> Result<Array, JsValue> {
-        let batches = decode_group(data)?;
-        let results = self.commit(&batches, sync)?;
+        let members = decode_group(data)?;
+        let results = self.commit(members, sync)?;
         Ok(results
             .into_iter()
             .map(|r| r.unwrap_or(JsValue::NULL))
@@ -651,6 +765,34 @@ impl CairnDb {
             out.push(&Uint8Array::from(v.as_slice()));
         }
         Ok(out)
+    }
+
+    /// Begins an optimistic transaction at the current state; returns its id. The id also
+    /// works as a snapshot id for `get` and `scan` (the transaction's snapshot; the JS
+    /// wrapper merges its buffered writes into those reads). `commitGroup` commits it with
+    /// its writes and conflict set (a `CONFLICT` error when a write committed after it began
+    /// touched what it read for update or scanned); `txEnd` rolls it back.
+    #[wasm_bindgen(js_name = txBegin)]
+    pub fn tx_begin(&mut self) -> Result<u32, JsValue> {
+        let inner = self.inner_mut()?;
+        let tx = with_db!(inner, db => db.begin_transaction()).map_err(|e| core_error(&e))?;
+        let id = self.next_snapshot;
+        self.next_snapshot = self.next_snapshot.wrapping_add(1).max(1);
+        self.txns.push((id, tx));
+        Ok(id)
+    }
+
+    /// Rolls transaction `id` back; returns whether it was live.
+    #[wasm_bindgen(js_name = txEnd)]
+    pub fn tx_end(&mut self, id: u32) -> bool {
+        let Some(pos) = self.txns.iter().position(|(i, _)| *i == id) else {
+            return false;
+        };
+        let (_, mut tx) = self.txns.swap_remove(pos);
+        if let Some(inner) = self.inner.as_mut() {
+            with_db!(inner, db => db.end_transaction(&mut tx, false));
+        }
+        true
     }
 
     /// Pins the current state; returns an id for `get`/`scan` and `releaseSnapshot`.
@@ -756,7 +898,7 @@ impl CairnDb {
         let set = |k: &str, v: JsValue| Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
         let num = |n: u64| JsValue::from_f64(n as f64);
         // A table and one loop rather than one inlined call per field: smaller wasm.
-        let fields: [(&str, u64); 19] = [
+        let fields: [(&str, u64); 21] = [
             ("memtableBytes", s.memtable_bytes),
             ("immutableMemtables", s.immutable_memtables),
             ("l0Runs", s.l0_runs),
@@ -776,6 +918,8 @@ impl CairnDb {
             ("snapshots", s.snapshots),
             ("tableBytes", s.table_bytes),
             ("tableRawBytes", s.table_raw_bytes),
+            ("txnConflicts", s.txn_conflicts),
+            ("txnLive", s.txn_live),
         ];
         for (k, v) in fields {
             set(k, num(v))?;
@@ -829,6 +973,9 @@ impl CairnDb {
         };
         for (_, snap) in std::mem::take(&mut self.snapshots) {
             with_db!(&mut inner, db => db.release_snapshot(snap));
+        }
+        for (_, mut tx) in std::mem::take(&mut self.txns) {
+            with_db!(&mut inner, db => db.end_transaction(&mut tx, false));
         }
         let r = with_db!(&mut inner, db => db.close());
         drop(inner);

@@ -272,6 +272,100 @@ test('two tabs write at once and see each other; the owner tab closes and the ot
   await b.close();
 });
 
+test('transactions on OPFS: 4 concurrent callers and a second tab move money, the total never changes; write skew', async () => {
+  const a = await newPage();
+  const b = await newPage();
+  await openIn(a, 'e2e-txn', { fresh: true });
+  await openIn(b, 'e2e-txn');
+  const N = 100;
+  await a.evaluate(async (N) => {
+    const ops = [];
+    for (let i = 0; i < N; i++) ops.push({ type: 'put', key: `acct/${String(i).padStart(3, '0')}`, value: '1000' });
+    await window.db.batch(ops);
+  }, N);
+  // Each page runs callers that transfer between random accounts (reads for update), plus an
+  // auditor summing all accounts in transactions and snapshot scans.
+  const work = (page, seed, callers) =>
+    page.evaluate(
+      async ({ N, seed, callers }) => {
+        const db = window.db;
+        const acct = (i) => `acct/${String(i).padStart(3, '0')}`;
+        let s = seed;
+        const rand = (n) => ((s = (s * 1103515245 + 12345) % 2147483648), s % n);
+        const sum = async (scan) => {
+          let t = 0;
+          for await (const [, v] of scan({ prefix: 'acct/', valueAsString: true })) t += Number(v);
+          return t;
+        };
+        const totals = [];
+        const caller = async (n) => {
+          for (let i = 0; i < n; i++) {
+            const from = rand(N);
+            const to = (from + 1 + rand(N - 1)) % N;
+            const amount = 1 + rand(50);
+            await db.transaction(
+              async (tx) => {
+                const x = Number(await tx.getForUpdate(acct(from), { asString: true }));
+                const y = Number(await tx.getForUpdate(acct(to), { asString: true }));
+                await tx.put(acct(from), String(x - amount));
+                await tx.put(acct(to), String(y + amount));
+              },
+              { retries: 1000, sync: i % 20 === 0 },
+            );
+          }
+        };
+        const auditor = async () => {
+          for (let i = 0; i < 10; i++) {
+            totals.push(await sum((o) => db.scan(o)));
+            await db.transaction(async (tx) => totals.push(await sum((o) => tx.scan(o))));
+          }
+        };
+        await Promise.all([...Array.from({ length: callers }, () => caller(150)), auditor()]);
+        return totals;
+      },
+      { N, seed, callers },
+    );
+  const [ta, tb] = await Promise.all([work(a, 1, 4), work(b, 2, 1)]);
+  for (const t of [...ta, ...tb]) assert.equal(t, N * 1000, 'every audit sees the same total');
+  const final = await a.evaluate(async () => {
+    let t = 0;
+    for await (const [, v] of window.db.scan({ prefix: 'acct/', valueAsString: true })) t += Number(v);
+    return { t, stats: await window.db.stats() };
+  });
+  assert.equal(final.t, N * 1000);
+  assert.equal(final.stats.txnLive, 0);
+  report('transactions', { transfers: 750, conflicts: final.stats.txnConflicts });
+
+  // Write skew: of two doctors going off call at once, exactly one commits.
+  const skew = await a.evaluate(async () => {
+    const db = window.db;
+    await db.batch([
+      { type: 'put', key: 'oncall/alice', value: '1' },
+      { type: 'put', key: 'oncall/bob', value: '1' },
+    ]);
+    const off = (me) =>
+      db.transaction(
+        async (tx) => {
+          let on = 0;
+          for (const d of ['alice', 'bob']) if ((await tx.getForUpdate(`oncall/${d}`, { asString: true })) === '1') on++;
+          await new Promise((r) => setTimeout(r, 10));
+          if (on === 2) await tx.put(`oncall/${me}`, '0');
+        },
+        { retries: 1 },
+      );
+    const r = await Promise.allSettled([off('alice'), off('bob')]);
+    return {
+      outcomes: r.map((x) => (x.status === 'fulfilled' ? 'ok' : x.reason.code)).sort(),
+      values: [await db.get('oncall/alice', { asString: true }), await db.get('oncall/bob', { asString: true })].sort(),
+    };
+  });
+  assert.deepEqual(skew, { outcomes: ['CONFLICT', 'ok'], values: ['0', '1'] });
+  await b.evaluate(() => window.db.close());
+  await a.evaluate(() => window.db.close());
+  await a.close();
+  await b.close();
+});
+
 test('multiTab: false gives a second tab a LOCKED error', async () => {
   const a = await newPage();
   const b = await newPage();

@@ -28,8 +28,9 @@ mod write;
 pub use checkpoint::{copy_checkpoint, CheckpointFile, CheckpointPlan, CheckpointReport};
 pub use jobs::{Job, JobOutput, Ticket};
 pub use open::{read_manifest, ManifestRead, Verified};
+pub(crate) use read::narrow_to_prefix;
 pub use read::prefix_successor;
-pub use write::PendingCommit;
+pub use write::{CheckedCommit, PendingCommit};
 
 use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
@@ -88,6 +89,8 @@ pub struct Db<V: Vfs + Clone> {
     visible_seq: u64,
     flushed_seq: u64,
     snapshots: BTreeMap<u64, usize>,
+    /// Conflict checking for transactions (`txn.rs`).
+    oracle: crate::txn::Oracle,
     poisoned: Option<String>,
     /// True while every error that poisoned the database was a full disk
     /// (`ErrorKind::NoSpace`): [`Db::resume`] may then lift the poison without a reopen.
@@ -246,6 +249,8 @@ impl<V: Vfs + Clone> Db<V> {
         s.immutable_memtables = self.imm.len() as u64;
         s.last_sequence = self.visible_seq;
         s.snapshots = self.snapshots.values().map(|&n| n as u64).sum();
+        s.txn_live = self.oracle.live() as u64;
+        s.txn_history_batches = self.oracle.tracked().0 as u64;
         s.l0_runs = self.version.l0.len() as u64;
         let n = self.version.num_levels();
         while s.levels.len() < n {

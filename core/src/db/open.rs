@@ -550,6 +550,7 @@ impl<V: Vfs + Clone> Db<V> {
             visible_seq: last_seq,
             flushed_seq,
             snapshots: BTreeMap::new(),
+            oracle: crate::txn::Oracle::default(),
             poisoned: None,
             poisoned_by_no_space: false,
             running: Vec::new(),

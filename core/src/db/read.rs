@@ -8,6 +8,7 @@ use crate::iter::{InternalIterator, MergingIterator};
 use crate::key::Kind;
 use crate::level_iter::LevelIter;
 use crate::memtable::MemtableIter;
+use crate::txn::{self, KeyspaceId, PendingWrites, Transaction};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use cairn_vfs::Vfs;
@@ -42,6 +43,112 @@ impl<V: Vfs + Clone> Db<V> {
             if *n == 0 {
                 self.snapshots.remove(&snap.seq);
             }
+        }
+    }
+
+    /// Begins an optimistic transaction reading at the current state (see [`crate::txn`]):
+    /// pins a snapshot and registers its read sequence with the conflict checker. Costs what
+    /// a snapshot costs until it writes or reads for update. End it with
+    /// [`Db::commit_transaction`] or [`Db::end_transaction`].
+    pub fn begin_transaction(&mut self) -> Result<Transaction> {
+        self.check_open()?;
+        let snap = self.snapshot();
+        self.oracle.begin(snap.seq, self.last_seq);
+        Ok(Transaction::new(
+            snap,
+            self.opts.max_key_size,
+            self.opts.max_value_size,
+        ))
+    }
+
+    /// Ends `tx` without writing anything (a rollback, or the bookkeeping after a commit
+    /// made elsewhere, with `committed` telling which): releases its snapshot and its
+    /// registration. Idempotent.
+    pub fn end_transaction(&mut self, tx: &mut Transaction, committed: bool) {
+        if let Some(snap) = tx.finish(committed) {
+            self.oracle.end(snap.seq, self.visible_seq);
+            self.release_snapshot(snap);
+        }
+    }
+
+    /// Live transactions, and the committed batches (and their bytes) kept for their
+    /// conflict checks.
+    pub fn transaction_tracking(&self) -> (usize, usize, usize) {
+        let (keys, bytes) = self.oracle.tracked();
+        (self.oracle.live(), keys, bytes)
+    }
+
+    /// The value of `key` in keyspace `ks` as `tx` sees it: its own buffered write, else its
+    /// snapshot. A snapshot read: it joins no conflict set.
+    pub fn transaction_get(
+        &self,
+        tx: &Transaction,
+        ks: KeyspaceId,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        tx.check_active()?;
+        match tx.pending(ks, key) {
+            Some(v) => {
+                self.check_open()?;
+                Ok(v.map(Vec::from))
+            }
+            None => self.get_at(key, tx.read_sequence()),
+        }
+    }
+
+    /// [`Db::transaction_get`], and adds `key` to the transaction's conflict set: the commit
+    /// fails with `Conflict` if a write committed after the transaction began wrote it.
+    pub fn transaction_get_for_update(
+        &self,
+        tx: &mut Transaction,
+        ks: KeyspaceId,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        tx.track_key(ks, key)?;
+        self.transaction_get(tx, ks, key)
+    }
+
+    /// [`Db::scan_page`] at `seq` merged with the buffered writes `pending` of the same
+    /// keyspace (a transaction's view of a range). Tracking the range for conflicts is the
+    /// caller's (`Transaction::track_range`, once per scan).
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_page_merged(
+        &self,
+        pending: &PendingWrites,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        prefix: Option<&[u8]>,
+        seq: u64,
+        direction: Direction,
+        after: Option<&[u8]>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<Entry>, bool)> {
+        let (lo, hi) = narrow_to_prefix(range, prefix);
+        let narrowed = (borrow(&lo), borrow(&hi));
+        let mut after = after.map(Vec::from);
+        loop {
+            let (page, exhausted) = self.scan_page(
+                range,
+                prefix,
+                seq,
+                direction,
+                after.as_deref(),
+                limit,
+                max_bytes,
+            )?;
+            let (merged, resume) = txn::merge_page(
+                page,
+                exhausted,
+                pending,
+                narrowed,
+                direction,
+                after.as_deref(),
+            );
+            // A page whose every key a buffered delete hid: read on.
+            if !merged.is_empty() || resume.is_none() {
+                return Ok((merged, resume.is_none()));
+            }
+            after = resume;
         }
     }
 
@@ -166,20 +273,7 @@ impl<V: Vfs + Clone> Db<V> {
         direction: Direction,
     ) -> Result<DbIter<'_>> {
         self.check_open()?;
-        let (mut lo, mut hi) = (bound_to_owned(range.0), bound_to_owned(range.1));
-        if let Some(p) = prefix {
-            // Narrow the range to the prefix.
-            let plo = Bound::Included(Vec::from(p));
-            if lower_is_tighter(&plo, &lo) {
-                lo = plo;
-            }
-            if let Some(succ) = prefix_successor(p) {
-                let phi = Bound::Excluded(succ);
-                if upper_is_tighter(&phi, &hi) {
-                    hi = phi;
-                }
-            }
-        }
+        let (lo, hi) = narrow_to_prefix(range, prefix);
         let merged = MergingIterator::new(self.sources(prefix));
         DbIter::new(merged, lo, hi, seq, direction)
     }
@@ -224,6 +318,35 @@ impl<V: Vfs + Clone> Db<V> {
             }
         }
         Ok((out, false))
+    }
+}
+
+/// `range` (owned) narrowed to the keys starting with `prefix`, if one is given.
+pub(crate) fn narrow_to_prefix(
+    range: (Bound<&[u8]>, Bound<&[u8]>),
+    prefix: Option<&[u8]>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let (mut lo, mut hi) = (bound_to_owned(range.0), bound_to_owned(range.1));
+    if let Some(p) = prefix {
+        let plo = Bound::Included(Vec::from(p));
+        if lower_is_tighter(&plo, &lo) {
+            lo = plo;
+        }
+        if let Some(succ) = prefix_successor(p) {
+            let phi = Bound::Excluded(succ);
+            if upper_is_tighter(&phi, &hi) {
+                hi = phi;
+            }
+        }
+    }
+    (lo, hi)
+}
+
+fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k),
+        Bound::Excluded(k) => Bound::Excluded(k),
+        Bound::Unbounded => Bound::Unbounded,
     }
 }
 

@@ -9,9 +9,11 @@ use crate::filename::{self};
 use crate::key::{self};
 use crate::memtable::Frozen;
 use crate::options::WriteOptions;
+use crate::txn::{ConflictSet, Transaction};
 use crate::wal::WalWriter;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use cairn_vfs::{File, Vfs};
 
 /// Writes appended to the WAL and memtable but not yet visible; see [`Db::commit_begin`].
@@ -23,6 +25,10 @@ pub struct PendingCommit<F: File> {
     wal_number: u64,
     wal_offset: u64,
 }
+
+/// What [`Db::commit_begin_checked`] returns: the pending commit of the accepted batches
+/// (`None` when none was), and per batch whether it was accepted.
+pub type CheckedCommit<F> = (Option<PendingCommit<F>>, Vec<bool>);
 
 impl<F: File> PendingCommit<F> {
     /// Syncs the WAL the writes went to. May run outside the engine's lock.
@@ -62,25 +68,68 @@ impl<V: Vfs + Clone> Db<V> {
     /// the memtable, invisible to readers until [`Db::commit_finish`]. Freezes the memtable
     /// first if it is full. On an I/O error the database is poisoned for writes.
     pub fn commit_begin(&mut self, batches: &[&WriteBatch]) -> Result<PendingCommit<V::File>> {
+        let (pending, _) = self.commit_begin_checked(batches, &[])?;
+        pending.ok_or_else(|| Error::InvalidArgument(String::from("nothing to commit")))
+    }
+
+    /// [`Db::commit_begin`] for a group that may hold transaction commits: `checks[i]`, when
+    /// given, is the conflict set of the transaction whose writes are `batches[i]`. In group
+    /// order, each such batch is checked against every write committed after its
+    /// transaction's read sequence — including the batches accepted before it in this group
+    /// — and left out on a conflict; the check and the sequence numbers are decided in this
+    /// one call, so no other commit can come between. Returns the pending commit of the
+    /// accepted batches (`None` when none was) and, per batch, whether it was accepted.
+    pub fn commit_begin_checked(
+        &mut self,
+        batches: &[&WriteBatch],
+        checks: &[Option<&ConflictSet>],
+    ) -> Result<CheckedCommit<V::File>> {
         self.resume_if_resumable()?;
         self.check_writable()?;
         if self.mem.approximate_memory() >= self.opts.write_buffer_size {
             self.rotate()?;
         }
-        let count: u64 = batches.iter().map(|b| u64::from(b.len())).sum();
         let first = self.last_seq + 1;
+        let mut accepted = Vec::with_capacity(batches.len());
+        let mut count = 0u64;
+        let recording = self.oracle.recording();
+        for (i, b) in batches.iter().enumerate() {
+            let ok = !checks
+                .get(i)
+                .copied()
+                .flatten()
+                .is_some_and(|c| self.oracle.conflicts(c));
+            if ok && recording && !b.is_empty() {
+                self.oracle.record(first + count, b);
+            }
+            if ok {
+                count += u64::from(b.len());
+            } else {
+                self.stats.txn_conflicts += 1;
+            }
+            accepted.push(ok);
+        }
+        if !accepted.iter().any(|&a| a) {
+            return Ok((None, accepted));
+        }
         if first + count > key::MAX_SEQUENCE {
             return Err(Error::InvalidArgument(String::from(
                 "sequence numbers exhausted",
             )));
         }
-        let payload: &[u8] = if batches.len() == 1 {
-            self.batch_buf.clone_from(batches[0]);
+        let mut taken = batches
+            .iter()
+            .zip(&accepted)
+            .filter_map(|(b, &a)| a.then_some(*b));
+        let payload: &[u8] = if accepted.len() == 1 {
+            if let Some(b) = taken.next() {
+                self.batch_buf.clone_from(b);
+            }
             self.batch_buf.set_sequence(first);
             self.batch_buf.as_bytes()
         } else {
             self.batch_buf.clear();
-            for b in batches {
+            for b in taken {
                 self.batch_buf.append(b);
             }
             self.batch_buf.set_sequence(first);
@@ -96,7 +145,7 @@ impl<V: Vfs + Clone> Db<V> {
         let (wal_file, wal_number, wal_offset) = (wal.file().clone(), wal.number(), wal.size());
         self.stats.wal_bytes += payload.len() as u64;
         let mut seq = first;
-        for b in batches {
+        for (b, _) in batches.iter().zip(&accepted).filter(|(_, &a)| a) {
             for rec in b.iter() {
                 // The batches were validated by the caller's encoding; a malformed record
                 // here is a bug in the batch encoder, reported rather than trusted.
@@ -107,16 +156,44 @@ impl<V: Vfs + Clone> Db<V> {
         }
         self.last_seq = first + count - 1;
         self.stats.commits += 1;
-        self.stats.batches += batches.len() as u64;
+        self.stats.batches += accepted.iter().filter(|&&a| a).count() as u64;
         if self.batch_buf.encoded_len() > (1 << 20) {
             self.batch_buf = WriteBatch::new();
         }
-        Ok(PendingCommit {
-            last_seq: self.last_seq,
-            wal: wal_file,
-            wal_number,
-            wal_offset,
-        })
+        Ok((
+            Some(PendingCommit {
+                last_seq: self.last_seq,
+                wal: wal_file,
+                wal_number,
+                wal_offset,
+            }),
+            accepted,
+        ))
+    }
+
+    /// Commits `tx` in this thread (the browser and the tests use it; the native crate sends
+    /// the batch through group commit instead): a read-only transaction just ends; otherwise
+    /// its writes are checked for conflicts and committed as one batch, synced if asked.
+    /// Fails with [`Error::Conflict`] (nothing written) when a write committed after `tx`
+    /// began touched what it read for update or scanned. Either way `tx` is finished.
+    pub fn commit_transaction(&mut self, tx: &mut Transaction, opts: WriteOptions) -> Result<()> {
+        tx.check_active()?;
+        if tx.is_read_only() {
+            self.end_transaction(tx, true);
+            return Ok(());
+        }
+        let batch = tx.to_batch();
+        let r = self.validate_batch(&batch).and_then(|_| {
+            match self.commit_begin_checked(&[&batch], &[Some(tx.conflict_set())])? {
+                (Some(pending), _) => {
+                    let synced = opts.sync.then(|| pending.sync());
+                    self.commit_finish(pending, synced)
+                }
+                (None, _) => Err(Error::Conflict),
+            }
+        });
+        self.end_transaction(tx, r.is_ok());
+        r
     }
 
     /// Step 3 of a commit: publishes the writes, or poisons the database if `synced` failed.
@@ -142,6 +219,7 @@ impl<V: Vfs + Clone> Db<V> {
                     }
                 }
                 self.visible_seq = self.visible_seq.max(pending.last_seq);
+                self.oracle.after_commit(self.last_seq, self.visible_seq);
                 Ok(())
             }
         }
