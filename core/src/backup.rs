@@ -111,7 +111,7 @@ pub fn write_backup<S: Vfs>(
     header.extend_from_slice(&files.to_le_bytes());
     header.extend_from_slice(&plan.sequence.to_le_bytes());
     header.extend_from_slice(&plan.manifest.to_le_bytes());
-    let crc = crc32fast::hash(&header);
+    let crc = cairn_vfs::crc32::hash(&header);
     header.extend_from_slice(&crc.to_le_bytes());
     w.put(&header)?;
     let mut buf = Vec::new();
@@ -122,11 +122,11 @@ pub fn write_backup<S: Vfs>(
         eh.extend_from_slice(&name_len.to_le_bytes());
         eh.extend_from_slice(f.name.as_bytes());
         eh.extend_from_slice(&f.len.to_le_bytes());
-        let crc = crc32fast::hash(&eh);
+        let crc = cairn_vfs::crc32::hash(&eh);
         eh.extend_from_slice(&crc.to_le_bytes());
         w.put(&eh)?;
         let file = src.open_read(&f.name)?;
-        let mut h = crc32fast::Hasher::new();
+        let mut h = cairn_vfs::crc32::Hasher::new();
         let mut off = 0u64;
         while off < f.len {
             let n = (f.len - off).min(CHUNK as u64) as usize;
@@ -141,7 +141,7 @@ pub fn write_backup<S: Vfs>(
     let mut trailer = Vec::with_capacity(16);
     trailer.extend_from_slice(TRAILER_MAGIC);
     trailer.extend_from_slice(&files.to_le_bytes());
-    let crc = crc32fast::hash(&trailer);
+    let crc = cairn_vfs::crc32::hash(&trailer);
     trailer.extend_from_slice(&crc.to_le_bytes());
     w.put(&trailer)?;
     Ok(BackupReport {
@@ -194,7 +194,7 @@ impl Reader<'_> {
     }
 
     fn check(&self, at: u64, data: &[u8], want: u32, what: &str) -> Result<()> {
-        if crc32fast::hash(data) != want {
+        if cairn_vfs::crc32::hash(data) != want {
             return Err(Error::corruption(
                 STREAM,
                 Some(at),
@@ -294,7 +294,7 @@ fn restore_files<D: Vfs>(
         saw_manifest |= kind == FileKind::Manifest(manifest);
         let file = dest.create(name)?;
         written.push(String::from(name));
-        let mut h = crc32fast::Hasher::new();
+        let mut h = cairn_vfs::crc32::Hasher::new();
         let mut off = 0u64;
         while off < len {
             let n = (len - off).min(CHUNK as u64) as usize;

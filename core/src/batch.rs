@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! batch  = sequence: u64 | count: u32 | record*
-//! record = kind: u8 (1 = put, 0 = delete) | varint key_len | key | (put only) varint value_len | value
+//! record = kind: u8 | varint key_len | key | (put, range delete) varint value_len | value
+//! kind   = 0 delete | 1 put | 2 range delete (key = start, value = end, exclusive)
 //! ```
+//!
+//! Kind 2 was added with table format version 2; batches without it are unchanged, so WALs
+//! written before it replay as they did.
 //!
 //! `sequence` is the sequence number of the first record; record `i` gets `sequence + i`. It
 //! is zero until the engine assigns sequences at commit.
@@ -64,6 +68,25 @@ impl WriteBatch {
         put_varint(&mut self.rep, key.len() as u64);
         self.rep.extend_from_slice(key);
         self.set_count(self.len() + 1);
+    }
+
+    /// Deletes every key `k` with `start <= k < end` (one record, whatever the range holds).
+    /// An empty range (`start >= end`) is recorded and deletes nothing.
+    pub fn delete_range(&mut self, start: &[u8], end: &[u8]) {
+        self.rep.push(Kind::RangeDelete as u8);
+        put_varint(&mut self.rep, start.len() as u64);
+        self.rep.extend_from_slice(start);
+        put_varint(&mut self.rep, end.len() as u64);
+        self.rep.extend_from_slice(end);
+        self.set_count(self.len() + 1);
+    }
+
+    /// Deletes every key starting with `prefix` (a range delete up to the prefix's successor;
+    /// an all-0xFF or empty prefix deletes up to the end of the key space as far as keys of
+    /// at most `max_key_size` bytes go, see [`prefix_range_end`]).
+    pub fn delete_prefix(&mut self, prefix: &[u8], max_key_size: usize) {
+        let end = prefix_range_end(prefix, max_key_size);
+        self.delete_range(prefix, &end);
     }
 
     /// Number of records.
@@ -162,6 +185,13 @@ impl<'a> BatchRef<'a> {
         }
         it.data.is_empty()
     }
+
+    /// Whether any record is a range delete (false for a malformed batch's unreadable tail).
+    pub fn has_range_delete(&self) -> bool {
+        self.iter()
+            .take(self.count as usize)
+            .any(|r| matches!(r, Ok(r) if r.kind == Kind::RangeDelete))
+    }
 }
 
 /// One record of a batch.
@@ -171,8 +201,25 @@ pub struct Record<'a> {
     pub kind: Kind,
     /// The user key.
     pub key: &'a [u8],
-    /// The value (empty for deletes).
+    /// The value (empty for deletes; the exclusive end key for range deletes).
     pub value: &'a [u8],
+}
+
+/// The exclusive end of the range holding every key that starts with `prefix`: the prefix
+/// with its last non-0xFF byte incremented, or, when there is none (empty or all-0xFF
+/// prefix), `prefix` followed by 0xFF bytes up to one byte past `max_key_size`, which sorts
+/// after every key the engine accepts.
+pub fn prefix_range_end(prefix: &[u8], max_key_size: usize) -> Vec<u8> {
+    let mut s = Vec::from(prefix);
+    while let Some(last) = s.pop() {
+        if last != 0xFF {
+            s.push(last + 1);
+            return s;
+        }
+    }
+    let mut s = Vec::from(prefix);
+    s.resize(max_key_size.max(prefix.len()) + 1, 0xFF);
+    s
 }
 
 /// Iterates the records of a batch. Yields `Err(Corruption)` on malformed bytes.
@@ -226,7 +273,7 @@ impl<'a> Iterator for BatchIter<'a> {
             return bad();
         };
         let value = match kind {
-            Kind::Put => match take_slice(&mut self.data) {
+            Kind::Put | Kind::RangeDelete => match take_slice(&mut self.data) {
                 Some(v) => v,
                 None => {
                     self.remaining = 0;
@@ -260,6 +307,14 @@ mod tests {
         let recs: Vec<_> = r.iter().collect::<Result<_>>().expect("records");
         assert_eq!(recs[1].kind, Kind::Delete);
         assert_eq!(recs[3].value.len(), 300);
+        let mut r = WriteBatch::new();
+        r.delete_range(b"a", b"m");
+        r.delete_prefix(b"p\xff", 8);
+        let recs: Vec<_> = r.iter().collect::<Result<_>>().expect("records");
+        assert_eq!(recs[0].kind, Kind::RangeDelete);
+        assert_eq!((recs[0].key, recs[0].value), (&b"a"[..], &b"m"[..]));
+        assert_eq!((recs[1].key, recs[1].value), (&b"p\xff"[..], &b"q"[..]));
+        assert_eq!(prefix_range_end(b"\xff", 3), b"\xff\xff\xff\xff");
         // Truncations never panic and never validate.
         for cut in 0..b.as_bytes().len() {
             if let Some(r) = BatchRef::parse(&b.as_bytes()[..cut]) {

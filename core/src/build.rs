@@ -7,6 +7,7 @@ use crate::gc::{Decision, VersionFilter};
 use crate::iter::InternalIterator;
 use crate::key;
 use crate::options::Options;
+use crate::range_del::{Fragments, RangeTombstone};
 use crate::table::{TableBuilder, TableOptions};
 use crate::version::TableMeta;
 use alloc::sync::Arc;
@@ -26,6 +27,38 @@ pub struct BuildSpec<'a> {
     /// Also cut a table once it overlaps more than this many bytes of `grandparents`, so
     /// that a future compaction of it rewrites little of the level below (0 = no limit).
     pub max_grandparent_overlap: u64,
+    /// The range tombstones of the inputs. Entries they hide from every reader are dropped;
+    /// those still needed are written to the output tables, clipped to each table's range.
+    pub range_dels: &'a Fragments,
+    /// For range tombstones that could be dropped: may a level below the output hold a key
+    /// in `[start, end)`?
+    pub below_may_overlap: &'a dyn Fn(&[u8], &[u8]) -> bool,
+}
+
+/// The tombstones of `kept` (ordered by start) clipped to `[lo, hi)` (`None` = unbounded).
+fn clip(kept: &[RangeTombstone], lo: Option<&[u8]>, hi: Option<&[u8]>) -> Vec<RangeTombstone> {
+    let mut out = Vec::new();
+    for t in kept {
+        if hi.is_some_and(|h| t.start.as_slice() >= h) {
+            break;
+        }
+        let start = match lo {
+            Some(l) if t.start.as_slice() < l => l,
+            _ => t.start.as_slice(),
+        };
+        let end = match hi {
+            Some(h) if t.end.as_slice() > h => h,
+            _ => t.end.as_slice(),
+        };
+        if start < end {
+            out.push(RangeTombstone {
+                start: Vec::from(start),
+                end: Vec::from(end),
+                seq: t.seq,
+            });
+        }
+    }
+    out
 }
 
 /// Writes every entry of `iter` (positioned by this function) that `filter` keeps into new
@@ -48,6 +81,13 @@ pub fn build_tables<V: Vfs>(
     let mut gp_index = 0usize;
     let mut gp_overlap = 0u64;
     let mut gp_seen = false;
+    let mut kept = filter.keep_range_dels(spec.range_dels, spec.below_may_overlap);
+    // By start (and newest first among equal starts: the one tombstone sort of the binary).
+    crate::range_del::sort_tombstones(&mut kept);
+    // The range tombstones of the next table start here (a cut's successor key).
+    let mut table_lo: Option<Vec<u8>> = None;
+    let mut frag_hint = 0usize;
+    let frags = spec.range_dels.fragments();
     iter.seek_to_first()?;
     while iter.valid() {
         let ikey = iter.key();
@@ -59,6 +99,20 @@ pub fn build_tables<V: Vfs>(
             }
         }
         let user_key = key::user_key(ikey);
+        if !frags.is_empty() {
+            // Entries arrive in key order: move the fragment hint forward.
+            while frag_hint < frags.len() && frags[frag_hint].end.as_slice() <= user_key {
+                frag_hint += 1;
+            }
+            if frag_hint < frags.len()
+                && frags[frag_hint].start.as_slice() <= user_key
+                && filter.covered(&frags[frag_hint], key::sequence(ikey))
+            {
+                filter.dropped_versions += 1;
+                iter.next()?;
+                continue;
+            }
+        }
         if !has_last || user_key != last_user_key.as_slice() {
             // Grandparent tables passed entirely since the table began count as overlap.
             while gp_index < grandparents.len()
@@ -76,7 +130,14 @@ pub fn build_tables<V: Vfs>(
                         && gp_overlap > spec.max_grandparent_overlap)
             });
             if cut {
-                if let Some((n, b)) = builder.take() {
+                if let Some((n, mut b)) = builder.take() {
+                    // The table ends just after its last key; tombstones spanning the cut
+                    // continue in the next table.
+                    let hi = crate::range_del::successor(&last_user_key);
+                    for t in clip(&kept, table_lo.as_deref(), Some(&hi)) {
+                        b.add_range_tombstone(t)?;
+                    }
+                    table_lo = Some(hi);
                     out.push(finish(n, b)?);
                 }
                 gp_overlap = 0;
@@ -95,7 +156,17 @@ pub fn build_tables<V: Vfs>(
         has_last = true;
         iter.next()?;
     }
-    if let Some((n, b)) = builder.take() {
+    let rest = clip(&kept, table_lo.as_deref(), None);
+    if builder.is_none() && !rest.is_empty() {
+        // Only range tombstones are left to write.
+        let n = (spec.allocate)();
+        let file = vfs.create(&filename::table(n))?;
+        builder = Some((n, TableBuilder::new(file, topts.clone())));
+    }
+    if let Some((n, mut b)) = builder.take() {
+        for t in rest {
+            b.add_range_tombstone(t)?;
+        }
         out.push(finish(n, b)?);
     }
     if !out.is_empty() {

@@ -1,10 +1,11 @@
 //! The user-facing iterator: turns the merged stream of internal entries (every version of
 //! every key, from every source) into the user's view at one sequence number: the newest
-//! visible version of each key, tombstones hidden, within range bounds, forward or reverse.
+//! visible version of each key, tombstones and keys under a visible range tombstone hidden, within range bounds, forward or reverse.
 
 use crate::error::Result;
 use crate::iter::{InternalIterator, MergingIterator};
 use crate::key::{self, Kind};
+use crate::range_del::RangeDelAggregator;
 use alloc::vec::Vec;
 use core::ops::Bound;
 
@@ -29,6 +30,7 @@ pub struct DbIter<'a> {
     done: bool,
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
+    range_dels: RangeDelAggregator,
 }
 
 impl<'a> DbIter<'a> {
@@ -38,6 +40,7 @@ impl<'a> DbIter<'a> {
         hi: Bound<Vec<u8>>,
         seq: u64,
         direction: Direction,
+        range_dels: RangeDelAggregator,
     ) -> Result<Self> {
         Ok(DbIter {
             inner,
@@ -49,6 +52,7 @@ impl<'a> DbIter<'a> {
             done: false,
             key_buf: Vec::new(),
             value_buf: Vec::new(),
+            range_dels,
         })
     }
 
@@ -115,7 +119,8 @@ impl<'a> DbIter<'a> {
             // The newest visible version of this user key.
             self.key_buf.clear();
             self.key_buf.extend_from_slice(p.user_key);
-            let is_put = p.kind == Kind::Put as u8;
+            let is_put = p.kind == Kind::Put as u8
+                && (self.range_dels.is_empty() || !self.range_dels.covers(p.user_key, p.seq));
             if is_put {
                 self.value_buf.clear();
                 self.value_buf.extend_from_slice(self.inner.value());
@@ -159,8 +164,11 @@ impl<'a> DbIter<'a> {
                 if key::user_key(ikey) != self.key_buf.as_slice() {
                     break;
                 }
-                if key::sequence(ikey) <= self.seq {
-                    let is_put = key::kind_byte(ikey) == Kind::Put as u8;
+                let seq = key::sequence(ikey);
+                if seq <= self.seq {
+                    let is_put = key::kind_byte(ikey) == Kind::Put as u8
+                        && (self.range_dels.is_empty()
+                            || !self.range_dels.covers(&self.key_buf, seq));
                     if is_put {
                         self.value_buf.clear();
                         self.value_buf.extend_from_slice(self.inner.value());

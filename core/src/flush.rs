@@ -50,12 +50,14 @@ impl<V: Vfs> FlushJob<V> {
         }
     }
 
-    /// Writes the table. Tombstones are kept: older data may exist in tables.
+    /// Writes the table. Tombstones (point and range) are kept: older data may exist in
+    /// tables. Entries a range tombstone hides from every reader are dropped.
     pub fn run(self) -> Result<FlushOutput> {
         let mut iter = MemtableIter::new(self.frozen.mem.clone());
         let mut filter = VersionFilter::new(self.snapshots);
         let mut number = Some(self.number);
         let mut allocate = || number.take().unwrap_or(u64::MAX);
+        let range_dels = self.frozen.mem.range_dels();
         let tables = build_tables(
             &self.vfs,
             &self.opts,
@@ -67,6 +69,9 @@ impl<V: Vfs> FlushJob<V> {
                 below_may_hold: &|_| true,
                 grandparents: &[],
                 max_grandparent_overlap: 0,
+                range_dels: &range_dels,
+                // A flush keeps every range tombstone (older data may be in tables).
+                below_may_overlap: &|_, _| true,
             },
         )?;
         Ok(FlushOutput {

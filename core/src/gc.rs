@@ -56,6 +56,47 @@ impl VersionFilter {
         self.snapshots.partition_point(|&s| s < seq)
     }
 
+    /// True when a range tombstone of `frag` hides the version `seq` from every reader that
+    /// could see it: a tombstone newer than `seq` in the same stripe.
+    pub fn covered(&self, frag: &crate::range_del::Fragment, seq: u64) -> bool {
+        let stripe = self.stripe(seq);
+        frag.seqs
+            .iter()
+            .any(|&t| t > seq && self.stripe(t) == stripe)
+    }
+
+    /// The range tombstones worth keeping: per fragment the newest sequence of each stripe
+    /// (an older one in the same stripe hides nothing more), and none of the first stripe
+    /// when `below_may_overlap(start, end)` says no older data can lie under it.
+    pub fn keep_range_dels(
+        &self,
+        frags: &crate::range_del::Fragments,
+        below_may_overlap: &dyn Fn(&[u8], &[u8]) -> bool,
+    ) -> Vec<crate::range_del::RangeTombstone> {
+        let mut out = Vec::new();
+        for f in frags.fragments() {
+            let mut last_stripe = usize::MAX;
+            let mut below: Option<bool> = None;
+            for &seq in &f.seqs {
+                let stripe = self.stripe(seq);
+                if stripe == last_stripe {
+                    continue;
+                }
+                last_stripe = stripe;
+                if stripe == 0 && !*below.get_or_insert_with(|| below_may_overlap(&f.start, &f.end))
+                {
+                    continue;
+                }
+                out.push(crate::range_del::RangeTombstone {
+                    start: f.start.clone(),
+                    end: f.end.clone(),
+                    seq,
+                });
+            }
+        }
+        out
+    }
+
     /// Decides for the entry `ikey`. `below_may_hold` is asked, only for tombstones that
     /// could be dropped, whether a level below the output may hold the user key.
     pub fn decide(&mut self, ikey: &[u8], below_may_hold: impl FnOnce(&[u8]) -> bool) -> Decision {

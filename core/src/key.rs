@@ -25,6 +25,10 @@ pub enum Kind {
     Delete = 0,
     /// The key is set to the value.
     Put = 1,
+    /// Every key in `[key, value)` is deleted (a range tombstone). Used in write batches and
+    /// handed to [`crate::memtable::Memtable::insert`]; never stored in a table's data blocks
+    /// (tables keep range tombstones in their range-deletion block).
+    RangeDelete = 2,
 }
 
 impl Kind {
@@ -37,6 +41,7 @@ impl Kind {
         match b {
             0 => Some(Kind::Delete),
             1 => Some(Kind::Put),
+            2 => Some(Kind::RangeDelete),
             _ => None,
         }
     }

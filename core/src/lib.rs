@@ -43,6 +43,8 @@ pub mod manifest;
 #[doc(hidden)]
 pub mod memtable;
 #[doc(hidden)]
+pub mod range_del;
+#[doc(hidden)]
 pub mod record;
 #[doc(hidden)]
 pub mod table;

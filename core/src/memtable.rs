@@ -367,6 +367,11 @@ pub struct Memtable {
     len: usize,
     min_seq: u64,
     max_seq: u64,
+    /// Range tombstones, apart from the point entries, in insertion order.
+    range_dels: Vec<crate::range_del::RangeTombstone>,
+    range_del_bytes: usize,
+    /// `range_dels` fragmented, built on the first read after an insert.
+    fragments: spin::Mutex<Option<Arc<crate::range_del::Fragments>>>,
 }
 
 impl core::fmt::Debug for Memtable {
@@ -410,6 +415,9 @@ impl Memtable {
             len: 0,
             min_seq: u64::MAX,
             max_seq: 0,
+            range_dels: Vec::new(),
+            range_del_bytes: 0,
+            fragments: spin::Mutex::new(None),
         }
     }
 
@@ -418,8 +426,23 @@ impl Memtable {
     ///
     /// # Panics
     /// If the internal key or the value is 4 GiB or longer (far above the engine's limits).
+    ///
+    /// A [`Kind::RangeDelete`] entry is a range tombstone `[user_key, value)`: it is kept in
+    /// the memtable's tombstone list, not with the point entries.
     pub fn insert(&mut self, user_key: &[u8], seq: u64, kind: Kind, value: &[u8]) {
         debug_assert!(seq <= key::MAX_SEQUENCE);
+        if kind == Kind::RangeDelete {
+            self.range_dels.push(crate::range_del::RangeTombstone {
+                start: Vec::from(user_key),
+                end: Vec::from(value),
+                seq,
+            });
+            self.range_del_bytes += user_key.len() + value.len() + 64;
+            *self.fragments.lock() = None;
+            self.min_seq = self.min_seq.min(seq);
+            self.max_seq = self.max_seq.max(seq);
+            return;
+        }
         let trailer = key::pack_trailer(seq, kind as u8);
         let ikey_len = user_key.len() + TRAILER_LEN;
         assert!(
@@ -642,9 +665,31 @@ impl Memtable {
         Some((up, push_node(&mut self.inners, right)))
     }
 
+    /// The range tombstones, fragmented (shared; rebuilt after an insert).
+    pub fn range_dels(&self) -> Arc<crate::range_del::Fragments> {
+        let mut g = self.fragments.lock();
+        if let Some(f) = &*g {
+            return Arc::clone(f);
+        }
+        let f = Arc::new(crate::range_del::Fragments::new(self.range_dels.clone()));
+        *g = Some(Arc::clone(&f));
+        f
+    }
+
+    /// True when the memtable holds a range tombstone.
+    pub fn has_range_dels(&self) -> bool {
+        !self.range_dels.is_empty()
+    }
+
     /// Newest entry for `user_key` with sequence number `<= seq`, as (kind, value); `None` if
     /// no version is visible at `seq`. A visible tombstone is returned as `Kind::Delete`.
+    /// Range tombstones are not consulted (see [`Memtable::range_dels`]).
     pub fn get(&self, user_key: &[u8], seq: u64) -> Option<(Kind, &[u8])> {
+        self.get_entry(user_key, seq).map(|(k, _, v)| (k, v))
+    }
+
+    /// Like [`Memtable::get`], with the entry's sequence number.
+    pub fn get_entry(&self, user_key: &[u8], seq: u64) -> Option<(Kind, u64, &[u8])> {
         let seq = seq.min(key::MAX_SEQUENCE);
         let sk = SearchKey::new(user_key, key::pack_trailer(seq, Kind::SEEK));
         let (id, hi) = self.descend(&sk);
@@ -668,13 +713,14 @@ impl Memtable {
             0 => Kind::Delete,
             _ => Kind::Put,
         };
-        Some((kind, self.arena.value(found.entry)))
+        Some((kind, key::sequence(ikey), self.arena.value(found.entry)))
     }
 
     /// Bytes of memory held: arena chunk capacities plus the node vectors' capacities. Grows
     /// in steps (chunks of up to 1 MiB; the node vectors grow by half), tracking real usage.
     pub fn approximate_memory(&self) -> usize {
         self.arena.memory()
+            + self.range_del_bytes
             + self.leaves.capacity() * core::mem::size_of::<Leaf>()
             + self.inners.capacity() * core::mem::size_of::<Inner>()
             + core::mem::size_of::<Self>()
@@ -685,19 +731,19 @@ impl Memtable {
         self.len
     }
 
-    /// True when no entry has been inserted.
+    /// True when no entry and no range tombstone has been inserted.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 && self.range_dels.is_empty()
     }
 
     /// Smallest sequence number inserted, if any.
     pub fn min_seq(&self) -> Option<u64> {
-        (self.len > 0).then_some(self.min_seq)
+        (!self.is_empty()).then_some(self.min_seq)
     }
 
     /// Largest sequence number inserted, if any.
     pub fn max_seq(&self) -> Option<u64> {
-        (self.len > 0).then_some(self.max_seq)
+        (!self.is_empty()).then_some(self.max_seq)
     }
 
     /// An iterator borrowing the memtable (initially not positioned).
@@ -827,7 +873,7 @@ impl<M: Deref<Target = Memtable>> InternalIterator for MemtableIter<M> {
 
     fn seek_to_first(&mut self) -> Result<()> {
         // Leaf 0 is the first leaf; it is empty only when the memtable is.
-        let first = if self.mem.is_empty() { NIL } else { 0 };
+        let first = if self.mem.len == 0 { NIL } else { 0 };
         self.set((first, 0));
         Ok(())
     }

@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 pub const RECORD_HEADER_LEN: usize = 9;
 
 fn crc(len: [u8; 4], ty: u8, payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = cairn_vfs::crc32::Hasher::new();
     h.update(&len);
     h.update(&[ty]);
     h.update(payload);
@@ -34,7 +34,7 @@ pub fn frame_parts(out: &mut Vec<u8>, ty: u8, prefix: &[u8], payload: &[u8]) -> 
         .map_err(|_| Error::InvalidArgument(alloc::format!("record of {total} bytes")))?;
     let len = len.to_le_bytes();
     out.reserve(RECORD_HEADER_LEN + total);
-    let mut h = crc32fast::Hasher::new();
+    let mut h = cairn_vfs::crc32::Hasher::new();
     h.update(&len);
     h.update(&[ty]);
     h.update(prefix);

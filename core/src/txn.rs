@@ -93,6 +93,39 @@ impl ConflictSet {
     }
 }
 
+impl ConflictSet {
+    /// True if a range delete of `[start, end)` in `ks` may touch the set: when it overlaps a
+    /// scanned range, and — point reads being kept as fingerprints, which have no order —
+    /// whenever the set holds any point read at all (a conservative answer: at worst a
+    /// spurious conflict, never a missed one). An empty range touches nothing.
+    fn touches_range(&self, ks: KeyspaceId, start: &[u8], end: &[u8]) -> bool {
+        if start >= end {
+            return false;
+        }
+        !self.keys.is_empty()
+            || self
+                .ranges
+                .iter()
+                .any(|(r, lo, hi)| *r == ks && overlaps(start, end, lo, hi))
+    }
+}
+
+/// True when `[start, end)` (not empty) and the range `lo`..`hi` may share a key: `lo` is
+/// below `end` and `hi` is not below `start` (an `Excluded` lower bound counts as
+/// inclusive, a conservative answer).
+pub fn overlaps(start: &[u8], end: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    let lo_ok = match lo {
+        Bound::Included(l) | Bound::Excluded(l) => l.as_slice() < end,
+        Bound::Unbounded => true,
+    };
+    let hi_ok = match hi {
+        Bound::Included(h) => h.as_slice() >= start,
+        Bound::Excluded(h) => h.as_slice() > start,
+        Bound::Unbounded => true,
+    };
+    lo_ok && hi_ok
+}
+
 /// True when `k` lies within `lo`..`hi`.
 pub fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
     (match lo {
@@ -170,8 +203,12 @@ impl Oracle {
             .rev()
             .take_while(|(first, _)| *first > set.read_seq)
             .any(|(_, b)| {
-                b.iter()
-                    .any(|r| r.map_or(true, |r| set.touches(DEFAULT_KEYSPACE, r.key)))
+                b.iter().any(|r| {
+                    r.map_or(true, |r| match r.kind {
+                        Kind::RangeDelete => set.touches_range(DEFAULT_KEYSPACE, r.key, r.value),
+                        _ => set.touches(DEFAULT_KEYSPACE, r.key),
+                    })
+                })
             })
     }
 

@@ -5,13 +5,19 @@
 //! ```text
 //! file    = header record*
 //! header  = magic "CAIRNWAL" (8) | format version u32 LE | check u32 LE
-//!           version 1: check = 0; version 2: check = CRC32 (IEEE) of bytes 0..12
+//!           version 1: check = 0; versions 2 and 3: check = CRC32 (IEEE) of bytes 0..12
 //! record  = crc u32 LE | len u32 LE | type u8 | payload (len bytes)
 //! crc     = CRC32 (IEEE) over len bytes ++ type ++ payload
 //! type 1  = a write batch. Version 1: payload = batch (see `batch`).
-//!           Version 2: payload = synced u64 LE | batch
-//! type 2  = (version 2 only) clean-close marker: payload = synced u64 LE | last sequence u64 LE
+//!           Versions 2 and 3: payload = synced u64 LE | batch
+//! type 2  = (versions 2 and 3) clean-close marker: payload = synced u64 LE | last sequence u64 LE
 //! ```
+//!
+//! Version 3 has the layout of version 2; its batches may also hold range deletes (batch
+//! record kind 2, see `batch`). A range delete in a version 1 or 2 WAL is corruption: no
+//! build that wrote those versions could write one. Builds that read only versions 1 and 2
+//! refuse a version 3 WAL with their typed "unsupported format" error instead of misreading
+//! its range deletes.
 //!
 //! A commit appends one record (a group commit merges the group's batches into one record),
 //! so a batch is never split across records and is recovered whole or not at all.
@@ -55,8 +61,10 @@ use cairn_vfs::File;
 
 /// Magic bytes at the start of every WAL file.
 pub const MAGIC: &[u8; 8] = b"CAIRNWAL";
-/// WAL format version written by this build.
-pub const FORMAT_VERSION: u32 = 2;
+/// WAL format version written by this build (version 2 plus range deletes in batches).
+pub const FORMAT_VERSION: u32 = 3;
+/// WAL format version 2: synced offsets and the clean-close marker, no range deletes.
+pub const FORMAT_VERSION_2: u32 = 2;
 /// The first WAL format version: no synced offsets, no close marker, no header checksum.
 pub const FORMAT_VERSION_1: u32 = 1;
 /// Size of the file header.
@@ -75,7 +83,7 @@ pub fn header() -> [u8; FILE_HEADER_LEN] {
     let mut header = [0u8; FILE_HEADER_LEN];
     header[..8].copy_from_slice(MAGIC);
     header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let crc = crc32fast::hash(&header[..12]);
+    let crc = cairn_vfs::crc32::hash(&header[..12]);
     header[12..16].copy_from_slice(&crc.to_le_bytes());
     header
 }
@@ -103,10 +111,10 @@ pub fn decode_header(buf: &[u8]) -> core::result::Result<u32, HeaderError> {
             Err(HeaderError::Damaged)
         };
     }
-    if check != crc32fast::hash(&buf[..12]) {
+    if check != cairn_vfs::crc32::hash(&buf[..12]) {
         return Err(HeaderError::Damaged);
     }
-    if version == FORMAT_VERSION {
+    if version == FORMAT_VERSION_2 || version == FORMAT_VERSION {
         Ok(version)
     } else {
         Err(HeaderError::Unsupported(version))
@@ -176,14 +184,14 @@ pub fn decode_record(
             },
             next,
         )),
-        (FORMAT_VERSION, RECORD_BATCH) if payload.len() >= SYNCED_LEN => Ok((
+        (FORMAT_VERSION_2 | FORMAT_VERSION, RECORD_BATCH) if payload.len() >= SYNCED_LEN => Ok((
             WalRecord::Batch {
                 synced: u64_at(0),
                 batch: &payload[SYNCED_LEN..],
             },
             next,
         )),
-        (FORMAT_VERSION, RECORD_CLOSE) if payload.len() == 16 => Ok((
+        (FORMAT_VERSION_2 | FORMAT_VERSION, RECORD_CLOSE) if payload.len() == 16 => Ok((
             WalRecord::Close {
                 synced: u64_at(0),
                 last_sequence: u64_at(8),
@@ -330,14 +338,16 @@ fn valid_record_after(
                 && seq > after_seq
                 && seq - after_seq < (1 << 40)
         }
-        (FORMAT_VERSION, RECORD_BATCH) => {
+        (FORMAT_VERSION_2 | FORMAT_VERSION, RECORD_BATCH) => {
             let synced = get(payload, 0);
             let seq = get(payload, SYNCED_LEN);
             payload.len() >= SYNCED_LEN + crate::batch::HEADER_LEN
                 && ((synced > damage as u64 && synced < buf.len() as u64)
                     || (seq > after_seq && seq - after_seq < (1 << 40)))
         }
-        (FORMAT_VERSION, RECORD_CLOSE) => payload.len() == 16 && get(payload, 0) > damage as u64,
+        (FORMAT_VERSION_2 | FORMAT_VERSION, RECORD_CLOSE) => {
+            payload.len() == 16 && get(payload, 0) > damage as u64
+        }
         _ => false,
     })
 }
@@ -425,8 +435,8 @@ pub fn scan<F: File>(
         Err(HeaderError::Damaged) => return Err(corrupt(0, "bad WAL file header")),
         Err(HeaderError::Unsupported(v)) => {
             return Err(Error::UnsupportedFormat(format!(
-                "{name}: WAL format version {v}, this build reads {FORMAT_VERSION_1} and \
-                 {FORMAT_VERSION}"
+                "{name}: WAL format version {v}, this build reads versions {FORMAT_VERSION_1} \
+                 to {FORMAT_VERSION}"
             )))
         }
     };
@@ -473,6 +483,12 @@ pub fn scan<F: File>(
                 let batch = BatchRef::parse(batch)
                     .filter(|b| b.validate())
                     .ok_or_else(|| corrupt(pos, "checksummed record holds a malformed batch"))?;
+                if version < FORMAT_VERSION && batch.has_range_delete() {
+                    return Err(corrupt(
+                        pos,
+                        "range delete in a WAL of a format version without range deletes",
+                    ));
+                }
                 if batch.sequence <= last_seq && batch.count > 0 {
                     return Err(corrupt(
                         pos,
@@ -489,7 +505,7 @@ pub fn scan<F: File>(
                 pos = next;
             }
             Err(reason) => {
-                if version >= FORMAT_VERSION && is_flipped_close_marker(&buf, pos, wal_last_seq) {
+                if version >= FORMAT_VERSION_2 && is_flipped_close_marker(&buf, pos, wal_last_seq) {
                     return Err(corrupt(pos, "damaged clean-close marker"));
                 }
                 if !torn_allowed {
@@ -772,7 +788,7 @@ mod tests {
     #[test]
     fn header_versions() {
         let bytes = synced_wal(2, true);
-        for version in [0u32, 3, u32::MAX] {
+        for version in [0u32, 4, u32::MAX] {
             let mut b = bytes.clone();
             b[8..12].copy_from_slice(&version.to_le_bytes());
             // Without a matching check word it is damage...
@@ -781,11 +797,61 @@ mod tests {
                 Err(Error::Corruption { .. })
             ));
             // ...with one, a version this build does not read.
-            let crc = crc32fast::hash(&b[..12]);
+            let crc = cairn_vfs::crc32::hash(&b[..12]);
             b[12..16].copy_from_slice(&crc.to_le_bytes());
             assert!(matches!(
                 replay_bytes(b, RecoveryMode::TolerateTornTail, true),
                 Err(Error::UnsupportedFormat(_))
+            ));
+        }
+    }
+
+    /// A WAL holding one batch with a range delete, with its header set to `version`.
+    fn range_delete_wal(version: u32) -> Vec<u8> {
+        let vfs = MemVfs::new();
+        let f = vfs.create("000001.wal").expect("create");
+        let mut w = WalWriter::create(f.clone(), 1).expect("writer");
+        let mut b = WriteBatch::new();
+        b.put(b"a", b"1");
+        b.delete_range(b"b", b"m");
+        b.set_sequence(1);
+        w.append(b.as_bytes()).expect("append");
+        w.sync().expect("sync");
+        w.close().expect("close");
+        let mut bytes = f.snapshot();
+        bytes[8..12].copy_from_slice(&version.to_le_bytes());
+        let crc = cairn_vfs::crc32::hash(&bytes[..12]);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn range_deletes_need_version_3() {
+        // Written by this build: version 3, and the range delete replays.
+        assert_eq!(decode_header(&header()), Ok(FORMAT_VERSION));
+        assert_eq!(FORMAT_VERSION, 3);
+        let r = replay_bytes(
+            range_delete_wal(FORMAT_VERSION),
+            RecoveryMode::TolerateTornTail,
+            true,
+        )
+        .expect("replay v3");
+        assert_eq!((r.records, r.format_version, r.clean_close), (1, 3, true));
+        // Version 2 has the same layout, so a version 2 WAL without range deletes replays...
+        let mut v2 = synced_wal(3, true);
+        v2[8..12].copy_from_slice(&FORMAT_VERSION_2.to_le_bytes());
+        let crc = cairn_vfs::crc32::hash(&v2[..12]);
+        v2[12..16].copy_from_slice(&crc.to_le_bytes());
+        let r = replay_bytes(v2, RecoveryMode::TolerateTornTail, true).expect("replay v2");
+        assert_eq!((r.records, r.format_version, r.clean_close), (3, 2, true));
+        // ...but a range delete in one is damage, in either recovery mode.
+        for mode in [
+            RecoveryMode::TolerateTornTail,
+            RecoveryMode::AbsoluteConsistency,
+        ] {
+            assert!(matches!(
+                replay_bytes(range_delete_wal(FORMAT_VERSION_2), mode, true),
+                Err(Error::Corruption { .. })
             ));
         }
     }

@@ -20,7 +20,7 @@ fn files(vfs: &MemVfs) -> BTreeMap<String, u32> {
         .into_iter()
         .map(|n| {
             let b = vfs.open(&n).expect("open").read_all().expect("read");
-            (n, crc32fast::hash(&b))
+            (n, cairn_vfs::crc32::hash(&b))
         })
         .collect()
 }

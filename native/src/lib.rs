@@ -669,6 +669,39 @@ impl<V: Vfs + Clone> Db<V> {
         self.write(b, opts)
     }
 
+    /// Deletes every key `k` with `start <= k < end`, durably when it returns. One record
+    /// (a range tombstone) whatever the range holds; snapshots taken before still see the
+    /// keys. An empty range (`start >= end`) deletes nothing.
+    pub fn delete_range(&self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> Result<()> {
+        self.delete_range_with(start, end, WriteOptions::SYNC)
+    }
+
+    /// [`Db::delete_range`] with explicit write options.
+    pub fn delete_range_with(
+        &self,
+        start: impl AsRef<[u8]>,
+        end: impl AsRef<[u8]>,
+        opts: WriteOptions,
+    ) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete_range(start.as_ref(), end.as_ref());
+        self.write(b, opts)
+    }
+
+    /// Deletes every key starting with `prefix` (one range tombstone), durably when it
+    /// returns.
+    pub fn delete_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.delete_prefix_with(prefix, WriteOptions::SYNC)
+    }
+
+    /// [`Db::delete_prefix`] with explicit write options.
+    pub fn delete_prefix_with(&self, prefix: impl AsRef<[u8]>, opts: WriteOptions) -> Result<()> {
+        let max = self.shared().read().open()?.options().max_key_size;
+        let mut b = WriteBatch::new();
+        b.delete_prefix(prefix.as_ref(), max);
+        self.write(b, opts)
+    }
+
     /// Applies `batch` atomically. Concurrent writers are committed together (one WAL append,
     /// one fsync for all that asked for sync). `WriteOptions::default()` is synced, like
     /// [`Db::put`].

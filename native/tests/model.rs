@@ -1,7 +1,9 @@
 //! Model test: random operations against the engine and a `BTreeMap`, with reopens at random
-//! points, flushes and background work, and optimistic transactions (up to three live at
-//! once, interleaved with plain writes; reads, scans, commits whose conflict the model
-//! predicts exactly, rollbacks). Fixed seeds in CI; `CAIRN_SEED=<n>` runs any seed,
+//! points, flushes, compactions and background work, with point and range deletes
+//! (`delete_range`, `delete_prefix`, range deletes inside batches), snapshots, and optimistic
+//! transactions (up to three live at once, interleaved with plain writes; reads, scans,
+//! commits whose conflict the model predicts exactly, rollbacks). Fixed seeds in CI;
+//! `CAIRN_SEED=<n>` runs any seed,
 //! `CAIRN_MODEL_OPS=<n>` sets the operation count.
 
 mod wasi_support;
@@ -27,6 +29,8 @@ struct LiveTx<V: Vfs + Clone> {
     ranges: Vec<Range>,
     /// Keys written by commits since the transaction began.
     written_since: BTreeSet<Vec<u8>>,
+    /// Ranges `[start, end)` deleted by commits since the transaction began.
+    ranges_deleted_since: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl<V: Vfs + Clone> LiveTx<V> {
@@ -50,12 +54,23 @@ impl<V: Vfs + Clone> LiveTx<V> {
 
     /// Whether the commit must fail: a key it read for update, or a key in a range it
     /// scanned, was written after it began. A transaction without writes never conflicts.
+    ///
+    /// A range delete conflicts when it overlaps a scanned range, or when the transaction
+    /// read any key for update (the engine keeps point reads as unordered fingerprints, so it
+    /// answers conservatively; the model predicts the same).
     fn must_conflict(&self) -> bool {
         !self.pending.is_empty()
-            && self.written_since.iter().any(|k| {
+            && (self.written_since.iter().any(|k| {
                 self.read_keys.contains(k)
                     || self.ranges.iter().any(|(lo, hi)| in_bounds(k, lo, hi))
-            })
+            }) || self.ranges_deleted_since.iter().any(|(a, b)| {
+                a < b
+                    && (!self.read_keys.is_empty()
+                        || self
+                            .ranges
+                            .iter()
+                            .any(|(lo, hi)| cairn_core::txn::overlaps(a, b, lo, hi)))
+            }))
     }
 }
 
@@ -69,6 +84,13 @@ fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
         Bound::Excluded(h) => k < h.as_slice(),
         Bound::Unbounded => true,
     })
+}
+
+/// Tells every live transaction that `[start, end)` was range-deleted by a commit.
+fn note_range_delete<V: Vfs + Clone>(txs: &mut [LiveTx<V>], start: &[u8], end: &[u8]) {
+    for t in txs.iter_mut() {
+        t.ranges_deleted_since.push((start.to_vec(), end.to_vec()));
+    }
 }
 
 /// Tells every live transaction that `keys` were committed.
@@ -96,6 +118,7 @@ fn tx_op<V: Vfs + Clone>(
             read_keys: BTreeSet::new(),
             ranges: Vec::new(),
             written_since: BTreeSet::new(),
+            ranges_deleted_since: Vec::new(),
         });
         return (0, 0);
     }
@@ -283,7 +306,46 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
             continue;
         }
         match rng.gen_range(0..100) {
-            0..=44 => {
+            42..=44 => {
+                // Range deletes: a random range, a prefix, or a range in a batch with puts.
+                let (a, b) = (key(&mut rng), key(&mut rng));
+                match rng.gen_range(0..3) {
+                    0 => {
+                        db.delete_range_with(&a, &b, WriteOptions::NO_SYNC)
+                            .expect("delete_range");
+                        note_range_delete(&mut txs, &a, &b);
+                        if a < b {
+                            model.retain(|k, _| !(k >= &a && k < &b));
+                        }
+                    }
+                    1 => {
+                        let p = &a[..a.len().min(rng.gen_range(1..4))];
+                        db.delete_prefix_with(p, WriteOptions::NO_SYNC)
+                            .expect("delete_prefix");
+                        let end =
+                            cairn_core::batch::prefix_range_end(p, Options::default().max_key_size);
+                        note_range_delete(&mut txs, p, &end);
+                        model.retain(|k, _| !k.starts_with(p));
+                    }
+                    _ => {
+                        let mut batch = WriteBatch::new();
+                        let v = value(&mut rng);
+                        batch.put(&a, &v);
+                        model.insert(a.clone(), v);
+                        batch.delete_range(&a, &b);
+                        if a < b {
+                            model.retain(|k, _| !(k >= &a && k < &b));
+                        }
+                        let (c, v) = (key(&mut rng), value(&mut rng));
+                        batch.put(&c, &v);
+                        model.insert(c.clone(), v);
+                        db.write(batch, WriteOptions::NO_SYNC).expect("batch");
+                        note_writes(&mut txs, [&a, &c].into_iter());
+                        note_range_delete(&mut txs, &a, &b);
+                    }
+                }
+            }
+            0..=41 => {
                 let (k, v) = (key(&mut rng), value(&mut rng));
                 db.put_with(
                     &k,
@@ -385,7 +447,15 @@ fn run_model<V: Vfs + Clone>(vfs: V, seed: u64, ops: usize) {
                     }
                 }
             }
-            95 => db.wait_for_background_work().expect("background"),
+            95 => {
+                if rng.gen_bool(0.5) {
+                    db.wait_for_background_work().expect("background");
+                } else {
+                    // A full manual compaction: range tombstones reach the last level, where
+                    // those no snapshot needs are dropped with the data they cover.
+                    db.compact_range(None, None).expect("compact");
+                }
+            }
             _ => {
                 // Reopen: drop without closing half the time (a crash of the process, not
                 // the machine: every acknowledged write must survive). Live transactions

@@ -58,6 +58,15 @@ pub struct Outcome {
     pub flushes: u64,
     /// Compactions completed (from engine stats).
     pub compactions: u64,
+    /// Range deletes (`delete_range` and `delete_prefix` records) issued.
+    pub range_deletes: u64,
+    /// Kills inside a write whose batch holds a range delete (phases `range-delete` and
+    /// `sync-range-delete`).
+    pub range_delete_kills: u64,
+    /// Kills inside a flush, background step or compaction of a database that holds range
+    /// tombstones (a range delete was acknowledged since the run began, and the tombstone
+    /// lives in the memtable or in tables until the last level drops it).
+    pub range_tombstone_job_kills: u64,
 }
 
 impl Outcome {
@@ -75,6 +84,9 @@ impl Outcome {
             *self.modes.entry(k).or_default() += v;
         }
         self.manifest_rewrite_kills += other.manifest_rewrite_kills;
+        self.range_deletes += other.range_deletes;
+        self.range_delete_kills += other.range_delete_kills;
+        self.range_tombstone_job_kills += other.range_tombstone_job_kills;
         self.lost_tail += other.lost_tail;
         self.writes += other.writes;
         self.flushes += other.flushes;
@@ -323,6 +335,7 @@ enum Target {
     Step,
     Compact,
     RotatingWrite,
+    RangeDelete,
 }
 
 type TDb = Db<TraceVfs>;
@@ -336,6 +349,8 @@ pub struct Run {
     keys: Vec<Vec<u8>>,
     next_write: u64,
     out: Outcome,
+    /// A range delete was acknowledged at some point of the run.
+    range_tombstones: bool,
 }
 
 impl Run {
@@ -355,6 +370,7 @@ impl Run {
             keys,
             next_write: 0,
             out: Outcome::default(),
+            range_tombstones: false,
         }
     }
 
@@ -377,6 +393,45 @@ impl Run {
     fn key(&mut self) -> Vec<u8> {
         let i = self.rng.gen_range(0..self.keys.len());
         self.keys[i].clone()
+    }
+
+    /// Adds a random range delete or prefix delete to `b`; returns the range of user keys it
+    /// deletes, `[lo, hi)`.
+    fn range_delete(&mut self, b: &mut WriteBatch) -> (Vec<u8>, Vec<u8>) {
+        match self.rng.gen_range(0..10) {
+            // delete_prefix of "k000", "k001", ... (10 or 100 keys of the key space).
+            0..=2 => {
+                let k = self.key();
+                let p = k[..self.rng.gen_range(3..=4)].to_vec();
+                b.delete_prefix(&p, self.opts.max_key_size);
+                let end = cairn_core::batch::prefix_range_end(&p, self.opts.max_key_size);
+                (p, end)
+            }
+            // Bounds between keys of the key space, or past its end.
+            3 => {
+                let k = self.key();
+                let mut lo = k.clone();
+                lo.push(b'!');
+                b.delete_range(&lo, b"z");
+                (lo, b"z".to_vec())
+            }
+            // Between two keys of the key space (possibly empty or reversed: deletes nothing).
+            _ => {
+                let a = self.key();
+                let c = self.key();
+                let (a, c) = if self.rng.gen_bool(0.9) && a > c {
+                    (c, a)
+                } else {
+                    (a, c)
+                };
+                b.delete_range(&a, &c);
+                if a < c {
+                    (a, c)
+                } else {
+                    (a.clone(), a)
+                }
+            }
+        }
     }
 
     fn crash(&mut self) {
@@ -459,6 +514,12 @@ impl Run {
             {
                 self.out.manifest_rewrite_kills += 1;
             }
+            if phase.ends_with("range-delete") {
+                self.out.range_delete_kills += 1;
+            }
+            if self.range_tombstones && matches!(phase.as_str(), "flush" | "step" | "compact") {
+                self.out.range_tombstone_job_kills += 1;
+            }
             self.crash();
             db = self.reopen(epoch)?;
             let recovered = read_all(&db, &self.keys).map_err(|e| self.fail(epoch, e))?;
@@ -536,7 +597,8 @@ impl Run {
                     Target::Step,
                     Target::Compact,
                     Target::RotatingWrite,
-                ][self.rng.gen_range(0..4)],
+                    Target::RangeDelete,
+                ][self.rng.gen_range(0..5)],
             )
         };
         let mut misses = 0;
@@ -544,7 +606,8 @@ impl Run {
         for _ in 0..max_ops {
             let dice = self.rng.gen_range(0..100);
             let class = match dice {
-                0..=66 => Target::RotatingWrite, // any write
+                62..=66 => Target::RangeDelete,
+                0..=61 => Target::RotatingWrite, // any other write
                 67..=80 => Target::Step,
                 81..=84 => Target::Flush,
                 85..=86 => Target::Compact,
@@ -561,13 +624,15 @@ impl Run {
                         Target::Step => 40,
                         Target::Compact => 80,
                         Target::RotatingWrite => 8,
+                        // The WAL append of the batch, or the flush it triggers.
+                        Target::RangeDelete => 4,
                     };
                     fault.set_kill_at(Some(fault.mutation_count() + self.rng.gen_range(1..=span)));
                     armed_now = true;
                 }
             }
             let (phase, result): (&str, Result<(), Error>) = match dice {
-                60..=66 => {
+                56..=61 => {
                     // A transaction: a read for update, a few buffered writes, a commit; now
                     // and then a plain write of the key it read lands in between, and the
                     // commit must fail with `Conflict` and write nothing.
@@ -659,7 +724,55 @@ impl Run {
                         }
                     }
                 }
-                0..=59 => {
+                62..=66 => {
+                    // A batch with a range delete (or a prefix delete) among puts and
+                    // deletes. The model sees the range delete as a delete of every key of
+                    // the key space it covers, at its place in the batch.
+                    let mut w: Write = Vec::new();
+                    let mut b = WriteBatch::new();
+                    let n = self.rng.gen_range(0..=4);
+                    let at = self.rng.gen_range(0..=n);
+                    for i in 0..=n {
+                        if i == at {
+                            let (lo, hi) = self.range_delete(&mut b);
+                            for k in &self.keys {
+                                if *k >= lo && *k < hi {
+                                    w.push((k.clone(), None));
+                                }
+                            }
+                            continue;
+                        }
+                        let k = self.key();
+                        if self.rng.gen_bool(0.7) {
+                            let v = self.value(&k);
+                            b.put(&k, &v);
+                            w.push((k, Some(v)));
+                        } else {
+                            b.delete(&k);
+                            w.push((k, None));
+                        }
+                    }
+                    self.out.range_deletes += 1;
+                    let sync = self.rng.gen_bool(0.3);
+                    issued.push(w);
+                    let r = db.write(&b, write_options(sync));
+                    if r.is_ok() {
+                        self.range_tombstones = true;
+                        apply_write(&mut model, issued.last().expect("just pushed"));
+                        if sync {
+                            lo = issued.len();
+                        }
+                    }
+                    (
+                        if sync {
+                            "sync-range-delete"
+                        } else {
+                            "range-delete"
+                        },
+                        r,
+                    )
+                }
+                0..=55 => {
                     let mut w: Write = Vec::new();
                     let n = if dice < 40 {
                         1

@@ -25,9 +25,11 @@
 //! it, and prints the torn-tail window it measured.
 
 use cairn_core::db::Db;
+use cairn_core::table::format::BLOCK_TRAILER_LEN;
 use cairn_core::table::format::FOOTER_LEN;
+use cairn_core::table::reader::Table;
 use cairn_core::table::Footer;
-use cairn_core::{wal, Error, Options, RecoveryMode, WriteOptions};
+use cairn_core::{wal, Error, Options, RecoveryMode, WriteBatch, WriteOptions};
 use cairn_tests::oracle::{batch_of, file_kind_of, matching_prefixes, Model, Write};
 use cairn_vfs::{File, MemVfs, Vfs};
 use rand::rngs::SmallRng;
@@ -60,7 +62,22 @@ struct Fixture {
     expected: Model,
 }
 
-fn write(db: &mut Db<MemVfs>, rng: &mut SmallRng, keys: &[Vec<u8>], n: &mut u64) -> Write {
+fn write(
+    db: &mut Db<MemVfs>,
+    rng: &mut SmallRng,
+    keys: &[Vec<u8>],
+    n: &mut u64,
+    range_deletes: bool,
+) -> Write {
+    if range_deletes && rng.gen_bool(0.08) {
+        // A range delete of up to 12 keys of the key space; the model deletes each.
+        let a = rng.gen_range(0..keys.len());
+        let c = (a + rng.gen_range(1..=12)).min(keys.len() - 1);
+        let mut b = WriteBatch::new();
+        b.delete_range(&keys[a], &keys[c]);
+        db.write(&b, WriteOptions::SYNC).expect("delete_range");
+        return keys[a..c].iter().map(|k| (k.clone(), None)).collect();
+    }
     let mut w: Write = Vec::new();
     for _ in 0..rng.gen_range(1..=3) {
         let k = keys[rng.gen_range(0..keys.len())].clone();
@@ -81,6 +98,13 @@ fn write(db: &mut Db<MemVfs>, rng: &mut SmallRng, keys: &[Vec<u8>], n: &mut u64)
 /// one frozen, not yet flushed) and both current-pointer slots; dropped as a crash leaves it,
 /// or closed cleanly when `clean_close`.
 fn fixture_with(clean_close: bool) -> Fixture {
+    fixture_of(clean_close, false)
+}
+
+/// [`fixture_with`], with about 8% of the writes range deletes when `range_deletes`: then the
+/// WALs hold range-delete records and the tables written after the first full compaction hold
+/// range-deletion blocks.
+fn fixture_of(clean_close: bool, range_deletes: bool) -> Fixture {
     let vfs = MemVfs::new();
     let keys: Vec<Vec<u8>> = (0..150)
         .map(|i| format!("key{i:04}").into_bytes())
@@ -91,7 +115,7 @@ fn fixture_with(clean_close: bool) -> Fixture {
     {
         let mut db = Db::open(vfs.clone(), opts(RecoveryMode::TolerateTornTail)).expect("open");
         for _ in 0..400 {
-            issued.push(write(&mut db, &mut rng, &keys, &mut n));
+            issued.push(write(&mut db, &mut rng, &keys, &mut n, range_deletes));
         }
         db.compact_range(None, None).expect("compact");
     }
@@ -100,7 +124,7 @@ fn fixture_with(clean_close: bool) -> Fixture {
         let mut db = Db::open(vfs.clone(), opts(RecoveryMode::TolerateTornTail)).expect("open");
         for round in 0..2 {
             for _ in 0..120 {
-                issued.push(write(&mut db, &mut rng, &keys, &mut n));
+                issued.push(write(&mut db, &mut rng, &keys, &mut n, range_deletes));
             }
             db.flush().expect("flush");
             if round == 0 {
@@ -111,10 +135,10 @@ fn fixture_with(clean_close: bool) -> Fixture {
         // then a few records in the newest WAL.
         let start = db.vfs().list().expect("list").len();
         while db.vfs().list().expect("list").len() == start {
-            issued.push(write(&mut db, &mut rng, &keys, &mut n));
+            issued.push(write(&mut db, &mut rng, &keys, &mut n, range_deletes));
         }
         for _ in 0..8 {
-            issued.push(write(&mut db, &mut rng, &keys, &mut n));
+            issued.push(write(&mut db, &mut rng, &keys, &mut n, range_deletes));
         }
         if clean_close {
             db.close().expect("close");
@@ -474,4 +498,73 @@ fn bitflips_in_wal_after_a_clean_close() {
 #[test]
 fn bitflips_in_sst() {
     run_kind("sst", 512, 1000);
+}
+
+/// The range-deletion block of each table of `fx` that has one: (name, first byte, end), the
+/// block trailer included.
+fn range_del_blocks(fx: &Fixture) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    for (name, bytes) in &fx.files {
+        if file_kind_of(name) != "sst" {
+            continue;
+        }
+        let number: u64 = name.trim_end_matches(".sst").parse().expect("table number");
+        let vfs = MemVfs::new();
+        vfs.put_file(name, bytes.clone());
+        let f = vfs.open(name).expect("open");
+        let t = Table::open(f, number, bytes.len() as u64, None).expect("table opens");
+        if let Some((offset, size)) = t.properties().range_del_block {
+            let start = offset as usize;
+            out.push((
+                name.clone(),
+                start,
+                start + size as usize + BLOCK_TRAILER_LEN,
+            ));
+        }
+    }
+    out
+}
+
+/// Every bit of every range-deletion block: each flip is `Corruption` (a damaged block cannot
+/// be dropped like a filter, its tombstones hide data), at open or at the first read.
+#[test]
+fn bitflips_in_range_tombstone_blocks() {
+    let fx = fixture_of(true, true);
+    let blocks = range_del_blocks(&fx);
+    assert!(
+        blocks.len() >= 2,
+        "the fixture has range-deletion blocks in at least two tables: {blocks:?}"
+    );
+    let mut tried = 0u64;
+    let mut failures = Vec::new();
+    for (name, start, end) in &blocks {
+        for bit in start * 8..end * 8 {
+            tried += 1;
+            let v = trial(&fx, name, bit, RecoveryMode::TolerateTornTail);
+            if v != Verdict::Detected && failures.len() < 20 {
+                failures.push(format!("{name} bit {bit} (byte {}): {v:?}", bit / 8));
+            }
+        }
+    }
+    eprintln!(
+        "range-deletion blocks: {} blocks, {} bytes, {tried} flips, {} not detected",
+        blocks.len(),
+        tried / 8,
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "undetected flips:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The other parts of tables holding range tombstones (sampled) and every bit of WALs holding
+/// range-delete records (after a clean close): detected, or harmless in a filter block.
+#[test]
+fn bitflips_in_files_with_range_deletes() {
+    let fx = fixture_of(true, true);
+    run_kind_on(&fx, "sst", 512, 600, " (range deletes)");
+    let t = run_kind_on(&fx, "wal", usize::MAX, 0, " (range deletes, clean close)");
+    assert_eq!(t.detected, t.tried);
 }

@@ -1,6 +1,9 @@
 //! Crash points over fixed seeds: kill at a random mutation (inside writes, flushes,
 //! compactions, manifest rewrites and recovery itself), crash in a random mode, reopen and
-//! check the recovered state against the model (see `cairn_tests::oracle`).
+//! check the recovered state against the model (see `cairn_tests::oracle`). About 5% of the
+//! operations are batches holding a range delete or prefix delete, with kill points armed
+//! inside them; coverage requires kills inside such writes and in flushes and compactions of a
+//! database holding range tombstones.
 //!
 //! 4 tests × 5 seeds × 100 crash points = 2,000 crash points per run, plus the recovery
 //! kills (double crashes) on top. `CAIRN_SEED=<seed>` replays one seed in every test (and
@@ -18,7 +21,8 @@ fn run(seeds: &[u64], points: usize) -> Outcome {
     }
     eprintln!(
         "crash points {}, recovery kills {}, manifest-rewrite kills {}, lost unsynced tails {}, \
-         writes {}, flushes {}, compactions {}\n  by phase {:?}\n  by file {:?}\n  modes {:?}",
+         writes {}, flushes {}, compactions {}, range deletes {} (kills inside them {}, kills in \
+         jobs over range tombstones {})\n  by phase {:?}\n  by file {:?}\n  modes {:?}",
         total.crash_points,
         total.recovery_kills,
         total.manifest_rewrite_kills,
@@ -26,6 +30,9 @@ fn run(seeds: &[u64], points: usize) -> Outcome {
         total.writes,
         total.flushes,
         total.compactions,
+        total.range_deletes,
+        total.range_delete_kills,
+        total.range_tombstone_job_kills,
         total.by_phase,
         total.by_file,
         total.modes
@@ -38,7 +45,16 @@ fn assert_coverage(o: &Outcome) {
     if std::env::var_os("CAIRN_SEED").is_some() {
         return;
     }
-    for phase in ["write", "sync-write", "txn", "flush", "compact", "recovery"] {
+    for phase in [
+        "write",
+        "sync-write",
+        "range-delete",
+        "sync-range-delete",
+        "txn",
+        "flush",
+        "compact",
+        "recovery",
+    ] {
         assert!(
             o.by_phase.get(phase).copied().unwrap_or(0) > 0,
             "no kill in {phase}"
@@ -55,6 +71,10 @@ fn assert_coverage(o: &Outcome) {
         "no kill during a manifest rewrite"
     );
     assert!(o.lost_tail > 0, "no crash ever lost an unsynced write");
+    assert!(
+        o.range_tombstone_job_kills > 0,
+        "no kill in a flush or compaction over range tombstones"
+    );
 }
 
 #[test]

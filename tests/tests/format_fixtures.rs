@@ -4,6 +4,11 @@
 //! f9cf828, WAL version 1: no synced offsets, no clean-close marker): one table, a manifest
 //! with several edits, and a version 1 WAL holding 40 synced writes, left as a crash leaves
 //! it. `expected.txt` lists every key with its value (`-` for a deleted key).
+//!
+//! `tests/fixtures/v2-wal/` was written by the `cairn` CLI of commit 4e27887 (WAL format
+//! version 2, before range deletes): `put p/1 one`, `put p/2 two`, `delete p/2`, then
+//! `import` of 60 keys `k000..k059` (values `v0..v59`), which left one table and a version 2
+//! WAL holding one 60-write batch and a clean-close marker.
 
 use cairn_core::db::Db;
 use cairn_core::{wal, Options, RecoveryMode};
@@ -78,7 +83,7 @@ fn a_database_with_a_version_1_wal_opens_in_both_recovery_modes() {
         assert_eq!(db.recovery_report().wal_records, 40);
         assert_eq!(db.recovery_report().torn_wal_tail, None);
         check(&db, &want);
-        // The new WAL is version 2; after a clean close and reopen everything is still there.
+        // The new WAL is the current version; after a clean close and reopen everything is still there.
         db.close().expect("close");
         drop(db);
         let db = Db::open(copy.clone(), o).expect("reopen");
@@ -109,4 +114,57 @@ fn a_version_1_wal_with_a_torn_last_record_recovers_the_prefix() {
     let db = Db::open(vfs, o).expect("open");
     assert_eq!(db.recovery_report().wal_records, 39);
     assert!(db.recovery_report().torn_wal_tail.is_some());
+}
+
+#[test]
+fn a_database_with_a_version_2_wal_opens_and_takes_range_deletes() {
+    let want = expected("v2-wal");
+    assert_eq!(want.len(), 62);
+    let vfs = load("v2-wal");
+    let wal_name = vfs
+        .list()
+        .expect("list")
+        .into_iter()
+        .find(|n| n.ends_with(".wal"))
+        .expect("a WAL");
+    let bytes = vfs.open(&wal_name).expect("open").read_all().expect("read");
+    assert_eq!(wal::decode_header(&bytes), Ok(wal::FORMAT_VERSION_2));
+    for mode in [
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::TolerateTornTail,
+    ] {
+        let copy = MemVfs::new();
+        for n in vfs.list().expect("list") {
+            copy.put_file(&n, vfs.open(&n).expect("open").read_all().expect("read"));
+        }
+        let o = Options::default()
+            .recovery_mode(mode)
+            .create_if_missing(false);
+        let mut db = Db::open(copy.clone(), o.clone()).expect("open the version 2 database");
+        assert_eq!(db.recovery_report().wal_records, 1);
+        assert_eq!(db.recovery_report().torn_wal_tail, None);
+        check(&db, &want);
+        // A range delete goes to a version 3 WAL and survives a reopen.
+        let mut b = cairn_core::WriteBatch::new();
+        b.delete_range(b"k010", b"k020");
+        db.write(&b, cairn_core::WriteOptions::SYNC)
+            .expect("delete_range");
+        db.close().expect("close");
+        drop(db);
+        let db = Db::open(copy.clone(), o).expect("reopen");
+        let after: Vec<_> = want
+            .iter()
+            .map(|(k, v)| {
+                let gone = ("k010".."k020").contains(&k.as_str());
+                (k.clone(), if gone { None } else { v.clone() })
+            })
+            .collect();
+        check(&db, &after);
+        for n in copy.list().expect("list") {
+            if n.ends_with(".wal") {
+                let b = copy.open(&n).expect("open").read_all().expect("read");
+                assert_eq!(wal::decode_header(&b), Ok(wal::FORMAT_VERSION), "{n}");
+            }
+        }
+    }
 }

@@ -72,7 +72,7 @@ pub fn encode(generation: u64, manifest: u64) -> [u8; RECORD_LEN] {
     rec[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     rec[8..16].copy_from_slice(&generation.to_le_bytes());
     rec[16..24].copy_from_slice(&manifest.to_le_bytes());
-    let crc = crc32fast::hash(&rec[0..28]);
+    let crc = crate::crc32::hash(&rec[0..28]);
     rec[28..32].copy_from_slice(&crc.to_le_bytes());
     rec
 }
@@ -89,7 +89,7 @@ fn decode(bytes: &[u8]) -> Slot {
     }
     let mut crc = [0u8; 4];
     crc.copy_from_slice(&bytes[28..32]);
-    if crc32fast::hash(&bytes[0..28]) != u32::from_le_bytes(crc) || &bytes[0..4] != MAGIC {
+    if crate::crc32::hash(&bytes[0..28]) != u32::from_le_bytes(crc) || &bytes[0..4] != MAGIC {
         return Slot::Damaged;
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);

@@ -28,6 +28,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub mod crc32;
 pub mod current;
 mod mem;
 pub use mem::MemVfs;

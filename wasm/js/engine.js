@@ -94,25 +94,30 @@ class GroupEncoder {
       ops.push([1, toBytes(req.key, 'key'), toBytes(req.value, 'value')]);
     } else if (req.op === 'del') {
       ops.push([0, toBytes(req.key, 'key')]);
+    } else if (req.op === 'deleteRange') {
+      ops.push([2, toBytes(req.key, 'start'), toBytes(req.end, 'end')]);
+    } else if (req.op === 'deletePrefix') {
+      ops.push([3, toBytes(req.key, 'prefix')]);
     } else {
       if (!Array.isArray(req.ops)) throw invalid('batch operations must be an array');
       req.ops.forEach((o, i) => {
         if (o === null || typeof o !== 'object') throw invalid(`batch operation ${i} is not an object`);
         if (o.type === 'put') ops.push([1, toBytes(o.key, 'key'), toBytes(o.value, 'value')]);
         else if (o.type === 'del' || o.type === 'delete') ops.push([0, toBytes(o.key, 'key')]);
-        else throw invalid(`batch operation ${i}: type must be "put" or "del"`);
+        else if (o.type === 'deleteRange') ops.push([2, toBytes(o.key, 'key'), toBytes(o.end, 'end')]);
+        else throw invalid(`batch operation ${i}: type must be "put", "del" or "deleteRange"`);
       });
     }
     this.u32(ops.length);
     for (const [kind, k, v] of ops) {
       this.u8(kind);
       this.bytes(k);
-      if (kind === 1) this.bytes(v);
+      if (kind === 1 || kind === 2) this.bytes(v);
     }
   }
 }
 
-const WRITE_OPS = new Set(['put', 'del', 'batch', 'txCommit']);
+const WRITE_OPS = new Set(['put', 'del', 'deleteRange', 'deletePrefix', 'batch', 'txCommit']);
 
 /** Runs `fn` in a later macrotask (after the messages already queued). */
 function makeTicker(fn) {

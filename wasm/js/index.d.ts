@@ -92,7 +92,8 @@ export interface ReadOptions {
 
 export type BatchOp =
   | { type: 'put'; key: Bytes; value: Bytes }
-  | { type: 'del' | 'delete'; key: Bytes };
+  | { type: 'del' | 'delete'; key: Bytes }
+  | { type: 'deleteRange'; key: Bytes; end: Bytes };
 
 export interface ScanOptions {
   /** First key (inclusive). */
@@ -229,6 +230,10 @@ export class Cairn {
   get(key: Bytes, options?: ReadOptions & { asString?: boolean }): Promise<Uint8Array | undefined>;
   put(key: Bytes, value: Bytes, options?: WriteOptions): Promise<void>;
   delete(key: Bytes, options?: WriteOptions): Promise<void>;
+  /** Deletes every key k with start <= k < end: one range tombstone, whatever the range holds. */
+  deleteRange(start: Bytes, end: Bytes, options?: WriteOptions): Promise<void>;
+  /** Deletes every key starting with prefix: one range tombstone. */
+  deletePrefix(prefix: Bytes, options?: WriteOptions): Promise<void>;
   /** Applies all operations atomically. */
   batch(ops: BatchOp[], options?: WriteOptions): Promise<void>;
   snapshot(): Promise<Snapshot>;

@@ -443,6 +443,27 @@ export class Cairn {
     return this.t.call({ op: 'del', key, sync: opts.sync !== false });
   }
 
+  /** Deletes every key in [start, end) with one range tombstone. */
+  deleteRange(start, end, opts = {}) {
+    try {
+      checkKey(start, 'start');
+      checkKey(end, 'end');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.t.call({ op: 'deleteRange', key: start, end, sync: opts.sync !== false });
+  }
+
+  /** Deletes every key starting with prefix with one range tombstone. */
+  deletePrefix(prefix, opts = {}) {
+    try {
+      checkKey(prefix, 'prefix');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.t.call({ op: 'deletePrefix', key: prefix, sync: opts.sync !== false });
+  }
+
   batch(ops, opts = {}) {
     if (!Array.isArray(ops)) return Promise.reject(new CairnError('INVALID_ARGUMENT', 'batch operations must be an array'));
     return this.t.call({ op: 'batch', ops, sync: opts.sync !== false });

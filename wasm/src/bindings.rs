@@ -353,7 +353,7 @@ fn take_bytes(data: &mut &[u8]) -> Result<Vec<u8>, JsValue> {
 }
 
 /// Decodes the members of a write group (see [`CairnDb::commit_group`]).
-fn decode_group(mut data: &[u8]) -> Result<Vec<Member>, JsValue> {
+fn decode_group(mut data: &[u8], max_key_size: usize) -> Result<Vec<Member>, JsValue> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let mut ops = take_u32(&mut data)?;
@@ -390,6 +390,12 @@ fn decode_group(mut data: &[u8]) -> Result<Vec<Member>, JsValue> {
                     let value = take(&mut data, vlen)?;
                     batch.put(key, value);
                 }
+                2 => {
+                    let elen = take_u32(&mut data)?;
+                    let end = take(&mut data, elen)?;
+                    batch.delete_range(key, end);
+                }
+                3 => batch.delete_prefix(key, max_key_size),
                 _ => return Err(invalid("bad operation kind in write group encoding")),
             }
         }
@@ -696,16 +702,46 @@ impl CairnDb {
         self.commit_one(b, sync)
     }
 
-    /// Applies `ops` atomically: an array of `{type: "put", key, value}` and
-    /// `{type: "del" | "delete", key}`.
+    /// Deletes every key in `[start, end)` (one range tombstone); durable when it returns
+    /// unless `sync` is `false`.
+    #[wasm_bindgen(js_name = deleteRange)]
+    pub fn delete_range(
+        &mut self,
+        start: JsValue,
+        end: JsValue,
+        sync: Option<bool>,
+    ) -> Result<(), JsValue> {
+        let start = bytes_of(&start, "start")?;
+        let end = bytes_of(&end, "end")?;
+        let mut b = WriteBatch::new();
+        b.delete_range(&start, &end);
+        self.commit_one(b, sync)
+    }
+
+    /// Deletes every key starting with `prefix` (one range tombstone).
+    #[wasm_bindgen(js_name = deletePrefix)]
+    pub fn delete_prefix(&mut self, prefix: JsValue, sync: Option<bool>) -> Result<(), JsValue> {
+        let prefix = bytes_of(&prefix, "prefix")?;
+        let max_key_size = {
+            let inner = self.inner_mut()?;
+            with_db!(inner, db => db.options().max_key_size)
+        };
+        let mut b = WriteBatch::new();
+        b.delete_prefix(&prefix, max_key_size);
+        self.commit_one(b, sync)
+    }
+
+    /// Applies `ops` atomically: an array of `{type: "put", key, value}`,
+    /// `{type: "del" | "delete", key}` and `{type: "deleteRange", key, end}`.
     pub fn batch(&mut self, ops: JsValue, sync: Option<bool>) -> Result<(), JsValue> {
         let b = batch_from_js(&ops)?;
         self.commit_one(b, sync)
     }
 
     /// Group commit: `data` holds several batches, each encoded as `u32 count` then per
-    /// operation `u8 kind` (1 put, 0 delete), `u32 keyLen`, key, and for a put `u32 valueLen`,
-    /// value (little-endian). A transaction commit is `u32 0xFFFFFFFF`, `u32 id`, `u32 n`
+    /// operation `u8 kind` (1 put, 0 delete, 2 range delete, 3 prefix delete), `u32 keyLen`,
+    /// key, and for a put `u32 valueLen`, value, for a range delete `u32 endLen`, end
+    /// (little-endian). A transaction commit is `u32 0xFFFFFFFF`, `u32 id`, `u32 n`
     /// keys read for update (each `u32 len`, bytes), `u32 n` scanned ranges (each `u8 mask`,
     /// then `start`, `end`, `prefix` as `u32 len`, bytes where bits 0, 1, 2 of the mask are
     /// set), then its writes as a batch; it is checked for conflicts in group order and
@@ -716,7 +752,11 @@ impl CairnDb {
     /// an I/O failure fails them all).
     #[wasm_bindgen(js_name = commitGroup)]
     pub fn commit_group(&mut self, data: &[u8], sync: bool) -> Result<Array, JsValue> {
-        let members = decode_group(data)?;
+        let max_key_size = {
+            let inner = self.inner_mut()?;
+            with_db!(inner, db => db.options().max_key_size)
+        };
+        let members = decode_group(data, max_key_size)?;
         let results = self.commit(members, sync)?;
         Ok(results
             .into_iter()
@@ -1034,9 +1074,13 @@ fn batch_from_js(ops: &JsValue) -> Result<WriteBatch, JsValue> {
                 b.put(&key, &value);
             }
             "del" | "delete" => b.delete(&key),
+            "deleteRange" => {
+                let end = bytes_of(&prop(&op, "end")?, "end")?;
+                b.delete_range(&key, &end);
+            }
             _ => {
                 return Err(invalid(&format!(
-                    "batch operation {i}: type must be \"put\" or \"del\""
+                    "batch operation {i}: type must be \"put\", \"del\" or \"deleteRange\""
                 )))
             }
         }

@@ -11,7 +11,7 @@
 //! | 10 | 2 | length `n` of the logical file name, 1..=[`MAX_NAME_LEN`] |
 //! | 12 | 4 | flags, zero (reserved) |
 //! | 16 | 64 | logical file name: `n` ASCII bytes, then zeros |
-//! | 80 | 4 | CRC32 (IEEE, `crc32fast`) of bytes 0..80 |
+//! | 80 | 4 | CRC32 (IEEE, `cairn_vfs::crc32`) of bytes 0..80 |
 //! | 84 | 4012 | zeros (reserved) |
 //! | 4096 | … | logical file data |
 //!
@@ -81,7 +81,7 @@ pub fn encode(name: &str) -> Result<[u8; FIELDS_LEN], HeaderError> {
     // The length fits in u16: at most MAX_NAME_LEN, checked above.
     h[10..12].copy_from_slice(&(bytes.len() as u16).to_le_bytes());
     h[NAME_AT..NAME_AT + bytes.len()].copy_from_slice(bytes);
-    let crc = crc32fast::hash(&h[0..CRC_AT]);
+    let crc = cairn_vfs::crc32::hash(&h[0..CRC_AT]);
     h[CRC_AT..FIELDS_LEN].copy_from_slice(&crc.to_le_bytes());
     Ok(h)
 }
@@ -107,7 +107,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, HeaderError> {
         return Err(HeaderError::UnsupportedVersion(version));
     }
     let stored = u32::from_le_bytes([h[CRC_AT], h[CRC_AT + 1], h[CRC_AT + 2], h[CRC_AT + 3]]);
-    let actual = crc32fast::hash(&h[0..CRC_AT]);
+    let actual = cairn_vfs::crc32::hash(&h[0..CRC_AT]);
     if stored != actual {
         return Err(HeaderError::Corrupt(format!(
             "CRC mismatch: stored {stored:#010x}, computed {actual:#010x}"

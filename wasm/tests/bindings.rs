@@ -343,3 +343,48 @@ async fn memory_databases_live_per_name() {
     assert!(db.get(s("a"), None).unwrap().is_undefined());
     db.close().unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn range_deletes_through_every_write_path() {
+    let opts = || obj(&[("memory", JsValue::TRUE)]);
+    let mut db = CairnDb::open("bind-rangedel".to_string(), opts())
+        .await
+        .unwrap();
+    for k in ["a", "b1", "b2", "c", "p/1", "p/2", "q", "x", "y"] {
+        db.put(s(k), s("v"), None).unwrap();
+    }
+    let snap = db.snapshot().unwrap();
+    db.delete_range(s("b"), s("c"), None).unwrap();
+    db.delete_prefix(s("p/"), None).unwrap();
+    let ops = Array::new();
+    ops.push(&obj(&[
+        ("type", s("deleteRange")),
+        ("key", s("x")),
+        ("end", s("z")),
+    ]));
+    db.batch(ops.into(), None).unwrap();
+    // The group encoding: kind 2 (range, end as the value) and kind 3 (prefix).
+    let mut g = Vec::new();
+    g.extend_from_slice(&2u32.to_le_bytes());
+    g.push(2);
+    g.extend_from_slice(&1u32.to_le_bytes());
+    g.extend_from_slice(b"q");
+    g.extend_from_slice(&2u32.to_le_bytes());
+    g.extend_from_slice(b"q\0");
+    g.push(3);
+    g.extend_from_slice(&1u32.to_le_bytes());
+    g.extend_from_slice(b"a");
+    let res = db.commit_group(&g, true).unwrap();
+    assert!(res.get(0).is_null());
+    let live = |db: &CairnDb| keys_of(&db.scan(obj(&[])).unwrap());
+    assert_eq!(live(&db), vec!["c".to_string()]);
+    db.flush().unwrap();
+    assert_eq!(live(&db), vec!["c".to_string()]);
+    assert!(db.get(s("b1"), None).unwrap().is_undefined());
+    // The snapshot taken before still sees everything.
+    assert_eq!(
+        text(&db.get(s("b1"), Some(snap)).unwrap()).as_deref(),
+        Some("v")
+    );
+    db.close().unwrap();
+}

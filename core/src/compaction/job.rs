@@ -143,6 +143,14 @@ impl<V: Vfs + Clone> CompactionJob<V> {
             }
         }
         let mut merged = MergingIterator::new(children);
+        let mut tombstones = Vec::new();
+        for (_, tables) in &p.inputs {
+            for t in tables {
+                let table = self.cache.get(t.number, t.size)?;
+                tombstones.extend(table.range_dels().tombstones());
+            }
+        }
+        let range_dels = crate::range_del::Fragments::new(tombstones);
         let mut filter = VersionFilter::new(self.snapshots.clone());
         let version = p.version.clone();
         let out_level = p.output_level;
@@ -167,6 +175,25 @@ impl<V: Vfs + Clone> CompactionJob<V> {
                 .skip(first_level - 1)
                 .any(|tables| crate::version::find_table(tables, user_key).is_some())
         };
+        let version = p.version.clone();
+        let below_may_overlap = move |start: &[u8], end: &[u8]| {
+            let hi = Some(crate::range_del::inclusive_end(end));
+            let first_level = if out_level == 0 {
+                if version.l0.iter().any(|r| {
+                    r.id < oldest_input_run && r.tables.iter().any(|t| t.overlaps(Some(start), hi))
+                }) {
+                    return true;
+                }
+                1
+            } else {
+                out_level + 1
+            };
+            version
+                .levels
+                .iter()
+                .skip(first_level - 1)
+                .any(|tables| tables.iter().any(|t| t.overlaps(Some(start), hi)))
+        };
         let grandparents = if out_level == 0 {
             Vec::new()
         } else {
@@ -188,6 +215,8 @@ impl<V: Vfs + Clone> CompactionJob<V> {
                     .opts
                     .target_table_size
                     .saturating_mul(self.opts.max_grandparent_overlap_factor),
+                range_dels: &range_dels,
+                below_may_overlap: &below_may_overlap,
             },
         )?;
         let mut level_io = Vec::new();

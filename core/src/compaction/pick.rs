@@ -63,7 +63,13 @@ pub fn scores(version: &Version, opts: &Options) -> Vec<(f64, usize)> {
         };
         scores.push((s, level));
     }
-    scores.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(core::cmp::Ordering::Equal));
+    // Highest score first, ties in level order (what a stable sort of this level-ordered list
+    // gives; an unstable sort with the tie-break keeps a stable sort out of the binary).
+    scores.sort_unstable_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(core::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
     scores
 }
 

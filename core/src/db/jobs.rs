@@ -9,7 +9,6 @@ use crate::flush::{FlushJob, FlushOutput};
 use crate::manifest::ManifestWriter;
 use crate::stats::LevelStats;
 use crate::version::{AddedTable, VersionEdit};
-use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -322,7 +321,10 @@ impl<V: Vfs + Clone> Db<V> {
             return Ok(0); // a checkpoint is copying; `end_checkpoint` sweeps
         }
         let manifest_number = self.manifest.as_ref().map_or(0, |(m, _)| m.number());
-        let live: BTreeSet<u64> = self.version.all_tables().map(|(_, t)| t.number).collect();
+        // A sorted Vec, not a BTreeSet: collecting a BTreeSet runs a stable sort, a copy of
+        // the sort code the browser bundle otherwise does not need.
+        let mut live: Vec<u64> = self.version.all_tables().map(|(_, t)| t.number).collect();
+        live.sort_unstable();
         let min_running = self
             .running
             .iter()
@@ -430,10 +432,10 @@ impl<V: Vfs + Clone> Db<V> {
 /// Whether a file of `kind` is obsolete: a WAL below the log number (other than the one being
 /// written), a table in no version and not possibly being written by a running job (numbered
 /// below `min_running`), a manifest other than the current one. `Db::verify` reports what the
-/// next open would remove by the same rule.
+/// next open would remove by the same rule. `live` (the tables of the version) is sorted.
 pub(super) fn is_obsolete(
     kind: FileKind,
-    live: &BTreeSet<u64>,
+    live: &[u64],
     log_number: u64,
     wal_number: u64,
     manifest_number: u64,
@@ -441,7 +443,7 @@ pub(super) fn is_obsolete(
 ) -> bool {
     match kind {
         FileKind::Wal(n) => n < log_number && n != wal_number,
-        FileKind::Table(n) => !live.contains(&n) && n < min_running,
+        FileKind::Table(n) => live.binary_search(&n).is_err() && n < min_running,
         FileKind::Manifest(n) => n != manifest_number,
         FileKind::Current | FileKind::Other => false,
     }

@@ -322,6 +322,17 @@ pub fn check_batch(opts: &Options, batch: &WriteBatch) -> Result<()> {
                 max: opts.max_key_size,
             });
         }
+        if rec.kind == crate::key::Kind::RangeDelete {
+            // The end of a range may be one byte past the longest key (delete_prefix of an
+            // all-0xFF prefix ends there).
+            if rec.value.len() > opts.max_key_size + 1 {
+                return Err(Error::KeyTooLarge {
+                    len: rec.value.len(),
+                    max: opts.max_key_size,
+                });
+            }
+            continue;
+        }
         if rec.value.len() > opts.max_value_size {
             return Err(Error::ValueTooLarge {
                 len: rec.value.len(),

@@ -414,9 +414,9 @@ impl<V: Vfs + Clone> Db<V> {
         };
 
         // Every table, every block.
-        let mut live = alloc::collections::BTreeSet::new();
+        let mut live = Vec::new();
         for (_, meta) in db.version.all_tables() {
-            live.insert(meta.number);
+            live.push(meta.number);
             v.tables += 1;
             let name = filename::table(meta.number);
             let Some(file) = files.get(&name) else {
@@ -456,6 +456,7 @@ impl<V: Vfs + Clone> Db<V> {
         // What the next open removes, by the rule it removes files with; what it would look
         // obsolete but is not provably the engine's is left alone and listed, as open lists it.
         v.recovered = db.recovered.clone();
+        live.sort_unstable(); // `is_obsolete` looks numbers up by binary search
         for name in db.vfs.list()? {
             let kind = filename::parse(&name);
             if super::jobs::is_obsolete(

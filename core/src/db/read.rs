@@ -8,8 +8,10 @@ use crate::iter::{InternalIterator, MergingIterator};
 use crate::key::Kind;
 use crate::level_iter::LevelIter;
 use crate::memtable::MemtableIter;
+use crate::range_del::RangeDelAggregator;
 use crate::txn::{self, KeyspaceId, PendingWrites, Transaction};
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use cairn_vfs::Vfs;
 use core::ops::Bound;
@@ -168,67 +170,96 @@ impl<V: Vfs + Clone> Db<V> {
     }
 
     /// The value of `key` as of sequence number `seq`: memtable, frozen memtables, then the
-    /// tables newest first, skipping tables by key range and bloom filter.
+    /// tables newest first, skipping tables by key range and bloom filter. Range tombstones
+    /// of every source down to (and including) the one holding the newest version are
+    /// applied: a version older than a visible covering tombstone is deleted.
     pub fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
         self.check_key(key)?;
-        let found = |kind: Kind, v: &[u8]| match kind {
-            Kind::Put => Some(Vec::from(v)),
-            Kind::Delete => None,
+        // Newest visible range tombstone covering `key` in the sources seen so far.
+        let mut covering = 0u64;
+        let decide = |kind: Kind, entry_seq: u64, v: &[u8], covering: u64| {
+            if kind == Kind::Put && entry_seq >= covering {
+                Some(Vec::from(v))
+            } else {
+                None
+            }
         };
-        if let Some((kind, v)) = self.mem.get(key, seq) {
-            return Ok(found(kind, v));
-        }
-        for f in self.imm.iter().rev() {
-            if let Some((kind, v)) = f.mem.get(key, seq) {
-                return Ok(found(kind, v));
+        let mems = core::iter::once(&self.mem).chain(self.imm.iter().rev().map(|f| &*f.mem));
+        for m in mems {
+            if m.has_range_dels() {
+                covering = covering.max(m.range_dels().max_covering(key, seq));
+            }
+            if let Some((kind, s, v)) = m.get_entry(key, seq) {
+                return Ok(decide(kind, s, v, covering));
             }
         }
         let version = &self.version;
         for run in &version.l0 {
             if let Some(i) = run.find(key) {
-                if let Some(v) = self.table_get(&run.tables[i], key, seq)? {
-                    return Ok(v);
+                if let Some((kind, s, v)) =
+                    self.table_get(&run.tables[i], key, seq, &mut covering)?
+                {
+                    return Ok((kind == Kind::Put && s >= covering).then_some(v));
                 }
             }
         }
         for level in &version.levels {
             if let Some(i) = crate::version::find_table(level, key) {
-                if let Some(v) = self.table_get(&level[i], key, seq)? {
-                    return Ok(v);
+                if let Some((kind, s, v)) = self.table_get(&level[i], key, seq, &mut covering)? {
+                    return Ok((kind == Kind::Put && s >= covering).then_some(v));
                 }
             }
         }
         Ok(None)
     }
 
-    /// `Some(answer)` if the table decides the key, `None` to look further down.
+    /// The newest version of `key` at `seq` in one table, as (kind, sequence, value), after
+    /// raising `covering` to the table's newest visible range tombstone over `key`.
     fn table_get(
         &self,
         meta: &crate::version::TableMeta,
         key: &[u8],
         seq: u64,
-    ) -> Result<Option<Option<Vec<u8>>>> {
+        covering: &mut u64,
+    ) -> Result<Option<(Kind, u64, Vec<u8>)>> {
         if meta.min_seq > seq {
             return Ok(None);
         }
         let table = self.table_cache.get(meta.number, meta.size)?;
-        Ok(table.get(key, seq)?.map(|(kind, _, v)| {
-            if kind == Kind::Put as u8 {
-                Some(v)
+        let rd = table.range_dels();
+        if !rd.is_empty() {
+            *covering = (*covering).max(rd.max_covering(key, seq));
+        }
+        Ok(table.get(key, seq)?.map(|(kind, s, v)| {
+            let kind = if kind == Kind::Put as u8 {
+                Kind::Put
             } else {
-                None
-            }
+                Kind::Delete
+            };
+            (kind, s, v)
         }))
     }
 
     /// The internal iterators over every source, newest first: memtable, frozen memtables,
     /// level-0 runs, levels.
-    fn sources(&self, prefix: Option<&[u8]>) -> Vec<Box<dyn InternalIterator + '_>> {
+    fn sources(
+        &self,
+        prefix: Option<&[u8]>,
+        lo: &Bound<Vec<u8>>,
+        hi: &Bound<Vec<u8>>,
+        rd: &mut RangeDelAggregator,
+    ) -> Result<Vec<Box<dyn InternalIterator + '_>>> {
         let mut v: Vec<Box<dyn InternalIterator + '_>> = Vec::new();
         v.push(Box::new(MemtableIter::new(&self.mem)));
+        if self.mem.has_range_dels() {
+            rd.add(self.mem.range_dels());
+        }
         for f in self.imm.iter().rev() {
             v.push(Box::new(MemtableIter::new(f.mem.clone())));
+            if f.mem.has_range_dels() {
+                rd.add(f.mem.range_dels());
+            }
         }
         let table_prefix = prefix.and_then(|p| {
             self.opts
@@ -238,19 +269,43 @@ impl<V: Vfs + Clone> Db<V> {
         });
         let successor = prefix.and_then(prefix_successor);
         // A table can hold keys with the prefix iff its range meets [prefix, successor).
-        let overlaps = |t: &crate::version::TableMeta| match prefix {
-            Some(p) => {
-                t.largest_user_key() >= p
-                    && successor
-                        .as_deref()
-                        .is_none_or(|s| t.smallest_user_key() < s)
+        let in_bounds = |t: &crate::version::TableMeta| {
+            (match lo {
+                Bound::Included(k) | Bound::Excluded(k) => t.largest_user_key() >= k.as_slice(),
+                Bound::Unbounded => true,
+            }) && (match hi {
+                Bound::Included(k) | Bound::Excluded(k) => t.smallest_user_key() <= k.as_slice(),
+                Bound::Unbounded => true,
+            })
+        };
+        let overlaps = |t: &crate::version::TableMeta| {
+            in_bounds(t)
+                && match prefix {
+                    Some(p) => {
+                        t.largest_user_key() >= p
+                            && successor
+                                .as_deref()
+                                .is_none_or(|s| t.smallest_user_key() < s)
+                    }
+                    None => true,
+                }
+        };
+        // Range tombstones of the tables the scan may touch (a table's key range covers its
+        // tombstones). Tables are opened through the table cache, as the scan would.
+        let mut add_tables = |tables: &[Arc<crate::version::TableMeta>]| -> Result<()> {
+            for t in tables {
+                let table = self.table_cache.get(t.number, t.size)?;
+                if !table.range_dels().is_empty() {
+                    rd.add(Arc::clone(table.range_dels()));
+                }
             }
-            None => true,
+            Ok(())
         };
         // Level-0 runs (newest first), then the levels: one sorted run each.
         let runs = self.version.l0.iter().map(|r| &r.tables[..]);
         for run in runs.chain(self.version.levels.iter().map(|l| &l[..])) {
             let tables: Vec<_> = run.iter().filter(|t| overlaps(t)).cloned().collect();
+            add_tables(&tables)?;
             if !tables.is_empty() {
                 v.push(Box::new(LevelIter::new(
                     self.table_cache.clone(),
@@ -260,7 +315,7 @@ impl<V: Vfs + Clone> Db<V> {
                 )));
             }
         }
-        v
+        Ok(v)
     }
 
     /// Iterates the user keys in `range` at sequence `seq` in `direction`, optionally only
@@ -274,8 +329,9 @@ impl<V: Vfs + Clone> Db<V> {
     ) -> Result<DbIter<'_>> {
         self.check_open()?;
         let (lo, hi) = narrow_to_prefix(range, prefix);
-        let merged = MergingIterator::new(self.sources(prefix));
-        DbIter::new(merged, lo, hi, seq, direction)
+        let mut rd = RangeDelAggregator::new(seq);
+        let merged = MergingIterator::new(self.sources(prefix, &lo, &hi, &mut rd)?);
+        DbIter::new(merged, lo, hi, seq, direction, rd)
     }
 
     /// Iterates `range` now, forward.

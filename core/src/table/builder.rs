@@ -72,6 +72,7 @@ pub struct TableBuilder<F: File> {
     filter: Option<FilterBuilder>,
     prefix_filter: Option<FilterBuilder>,
     props: TableProperties,
+    range_dels: Vec<crate::range_del::RangeTombstone>,
 }
 
 impl<F: File> TableBuilder<F> {
@@ -100,6 +101,7 @@ impl<F: File> TableBuilder<F> {
             filter,
             prefix_filter,
             props: TableProperties::default(),
+            range_dels: Vec::new(),
         }
     }
 
@@ -110,6 +112,23 @@ impl<F: File> TableBuilder<F> {
     /// Approximate size of the file if it were finished now.
     pub fn estimated_size(&self) -> u64 {
         self.offset() + self.data_block.size_estimate() as u64
+    }
+
+    /// Adds a range tombstone (written to the range-deletion block at [`TableBuilder::finish`];
+    /// any order). The table's key range grows to cover it.
+    pub fn add_range_tombstone(&mut self, t: crate::range_del::RangeTombstone) -> Result<()> {
+        if t.start >= t.end || t.seq > MAX_SEQUENCE {
+            return Err(Error::InvalidArgument(String::from(
+                "range tombstone with start >= end or an invalid sequence number",
+            )));
+        }
+        self.range_dels.push(t);
+        Ok(())
+    }
+
+    /// True when nothing (no entry, no range tombstone) was added.
+    pub fn is_empty(&self) -> bool {
+        self.props.num_entries == 0 && self.range_dels.is_empty()
     }
 
     /// Number of entries added so far.
@@ -224,6 +243,44 @@ impl<F: File> TableBuilder<F> {
     pub fn finish(mut self) -> Result<TableProperties> {
         self.flush_data_block()?;
         self.props.largest_key = self.last_key.clone();
+        let range_del = if self.range_dels.is_empty() {
+            None
+        } else {
+            let mut ts = core::mem::take(&mut self.range_dels);
+            crate::range_del::sort_tombstones(&mut ts);
+            let p = &mut self.props;
+            for t in &ts {
+                // Key range: from (start, seq) to the largest key the range may cover.
+                let lo = key::encode(&t.start, t.seq, Kind::RangeDelete);
+                if p.smallest_key.is_empty() || key::compare(&lo, &p.smallest_key) == Ordering::Less
+                {
+                    p.smallest_key = lo;
+                }
+                let hi = key::encode(crate::range_del::inclusive_end(&t.end), 0, Kind::Delete);
+                if p.largest_key.is_empty()
+                    || key::compare(&hi, &p.largest_key) == Ordering::Greater
+                {
+                    p.largest_key = hi;
+                }
+                if p.num_entries == 0 && p.num_range_deletions == 0 {
+                    p.min_seq = t.seq;
+                    p.max_seq = t.seq;
+                }
+                p.min_seq = p.min_seq.min(t.seq);
+                p.max_seq = p.max_seq.max(t.seq);
+                p.num_range_deletions += 1;
+            }
+            let contents = crate::range_del::encode_block(&ts);
+            let offset = self.offset();
+            let size = write_block(
+                &contents,
+                self.opts.compression,
+                &mut self.scratch,
+                &mut self.pending,
+            );
+            Some((offset, size))
+        };
+        self.props.range_del_block = range_del;
         if let Some(handle) = self.pending_index.take() {
             short_successor(&self.last_key, &mut self.sep_buf);
             self.handle_buf.clear();
@@ -274,6 +331,7 @@ impl<F: File> TableBuilder<F> {
             filter,
             prefix_filter,
             properties,
+            version: super::format::FORMAT_VERSION,
         };
         self.pending.extend_from_slice(&footer.encode());
         self.write_pending()?;

@@ -17,8 +17,11 @@ pub const BLOCK_TRAILER_LEN: usize = 5;
 pub const FOOTER_LEN: usize = 80;
 /// The magic number that ends every Cairn table.
 pub const TABLE_MAGIC: [u8; 8] = *b"CAIRNSST";
-/// The table format version written by this code.
-pub const FORMAT_VERSION: u32 = 1;
+/// The table format version written by this code. Version 2 added the range-deletion block
+/// (its handle and tombstone count are in the properties); version 1 tables still open.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest table format version this code reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Largest uncompressed size a compressed block may declare (64 MiB values + slack).
 pub const MAX_UNCOMPRESSED_BLOCK: usize = (64 << 20) + (1 << 20);
 /// Compression type byte: stored as is.
@@ -75,6 +78,8 @@ pub struct Footer {
     pub prefix_filter: Option<BlockHandle>,
     /// The properties block.
     pub properties: BlockHandle,
+    /// The table format version (how the properties block is encoded).
+    pub version: u32,
 }
 
 impl Footer {
@@ -91,9 +96,9 @@ impl Footer {
             out[i * 16..i * 16 + 8].copy_from_slice(&h.offset.to_le_bytes());
             out[i * 16 + 8..i * 16 + 16].copy_from_slice(&h.size.to_le_bytes());
         }
-        let crc = crc32fast::hash(&out[..64]);
+        let crc = cairn_vfs::crc32::hash(&out[..64]);
         out[64..68].copy_from_slice(&crc.to_le_bytes());
-        out[68..72].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[68..72].copy_from_slice(&self.version.to_le_bytes());
         out[72..80].copy_from_slice(&TABLE_MAGIC);
         out
     }
@@ -106,13 +111,13 @@ impl Footer {
             return Err(corrupt("not a Cairn table (bad magic number)"));
         }
         let version = get_u32(buf, 68).unwrap_or(0);
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedFormat(format!(
-                "{name}: table format version {version}, this build reads version {FORMAT_VERSION}"
+                "{name}: table format version {version}, this build reads versions {MIN_FORMAT_VERSION} to {FORMAT_VERSION}"
             )));
         }
         let crc = get_u32(buf, 64).unwrap_or(0);
-        if crc != crc32fast::hash(&buf[..64]) {
+        if crc != cairn_vfs::crc32::hash(&buf[..64]) {
             return Err(corrupt("footer checksum mismatch"));
         }
         let h = |i: usize| BlockHandle {
@@ -125,6 +130,7 @@ impl Footer {
             filter: opt(h(1)),
             prefix_filter: opt(h(2)),
             properties: h(3),
+            version,
         })
     }
 }
@@ -164,7 +170,7 @@ pub fn write_block(
     }
     out.extend_from_slice(payload);
     out.push(kind);
-    let mut h = crc32fast::Hasher::new();
+    let mut h = cairn_vfs::crc32::Hasher::new();
     h.update(payload);
     h.update(&[kind]);
     out.extend_from_slice(&h.finalize().to_le_bytes());
@@ -199,7 +205,7 @@ pub fn read_block<F: File>(
     let mut buf = alloc::vec![0u8; size + BLOCK_TRAILER_LEN];
     file.read_exact_at(handle.offset, &mut buf)?;
     let stored = get_u32(&buf, size + 1).unwrap_or(0);
-    if stored != crc32fast::hash(&buf[..size + 1]) {
+    if stored != cairn_vfs::crc32::hash(&buf[..size + 1]) {
         return Err(corrupt(String::from("block checksum mismatch")));
     }
     match buf[size] {
@@ -260,6 +266,52 @@ pub struct TableProperties {
     pub file_size: u64,
     /// The key prefix length of the prefix filter, if the table has one.
     pub prefix_len: Option<u64>,
+    /// Number of range tombstones in the range-deletion block (format version 2).
+    pub num_range_deletions: u64,
+    /// The range-deletion block, if the table has range tombstones (format version 2).
+    pub range_del_block: Option<(u64, u64)>,
+}
+
+/// The properties of a format version 1 table (no range deletions).
+#[derive(Deserialize)]
+struct TablePropertiesV1 {
+    num_entries: u64,
+    num_tombstones: u64,
+    smallest_key: Vec<u8>,
+    largest_key: Vec<u8>,
+    min_seq: u64,
+    max_seq: u64,
+    raw_key_bytes: u64,
+    raw_value_bytes: u64,
+    num_data_blocks: u64,
+    data_bytes: u64,
+    index_bytes: u64,
+    filter_bytes: u64,
+    file_size: u64,
+    prefix_len: Option<u64>,
+}
+
+impl From<TablePropertiesV1> for TableProperties {
+    fn from(p: TablePropertiesV1) -> Self {
+        TableProperties {
+            num_entries: p.num_entries,
+            num_tombstones: p.num_tombstones,
+            smallest_key: p.smallest_key,
+            largest_key: p.largest_key,
+            min_seq: p.min_seq,
+            max_seq: p.max_seq,
+            raw_key_bytes: p.raw_key_bytes,
+            raw_value_bytes: p.raw_value_bytes,
+            num_data_blocks: p.num_data_blocks,
+            data_bytes: p.data_bytes,
+            index_bytes: p.index_bytes,
+            filter_bytes: p.filter_bytes,
+            file_size: p.file_size,
+            prefix_len: p.prefix_len,
+            num_range_deletions: 0,
+            range_del_block: None,
+        }
+    }
 }
 
 impl TableProperties {
@@ -269,9 +321,20 @@ impl TableProperties {
             .map_err(|e| Error::InvalidArgument(format!("cannot encode table properties: {e}")))
     }
 
-    /// Decodes with postcard; trailing bytes are rejected.
-    pub fn decode(buf: &[u8], file_number: u64, offset: u64) -> Result<TableProperties> {
-        match postcard::take_from_bytes::<TableProperties>(buf) {
+    /// Decodes with postcard, as written by table format `version`; trailing bytes are
+    /// rejected.
+    pub fn decode(
+        buf: &[u8],
+        file_number: u64,
+        offset: u64,
+        version: u32,
+    ) -> Result<TableProperties> {
+        let r = if version == 1 {
+            postcard::take_from_bytes::<TablePropertiesV1>(buf).map(|(p, rest)| (p.into(), rest))
+        } else {
+            postcard::take_from_bytes::<TableProperties>(buf)
+        };
+        match r {
             Ok((p, [])) => Ok(p),
             Ok(_) => Err(Error::corruption(
                 crate::filename::table(file_number),

@@ -28,6 +28,7 @@ pub struct Table<F: File> {
     filter: Option<BloomFilter>,
     prefix_filter: Option<BloomFilter>,
     props: TableProperties,
+    range_dels: Arc<crate::range_del::Fragments>,
 }
 
 impl<F: File> core::fmt::Debug for Table<F> {
@@ -84,7 +85,12 @@ impl<F: File> Table<F> {
         let index_data = read_block(&*file, file_number, footer.index, footer_offset)?;
         let index = Arc::new(Block::new(index_data, file_number, footer.index.offset)?);
         let pdata = read_block(&*file, file_number, footer.properties, footer_offset)?;
-        let props = TableProperties::decode(&pdata, file_number, footer.properties.offset)?;
+        let props = TableProperties::decode(
+            &pdata,
+            file_number,
+            footer.properties.offset,
+            footer.version,
+        )?;
         if props.file_size != file_size {
             return Err(Error::corruption(
                 name,
@@ -106,7 +112,37 @@ impl<F: File> Table<F> {
         };
         let filter = load_filter(footer.filter)?;
         let prefix_filter = load_filter(footer.prefix_filter)?;
+        // Unlike a filter, a damaged range-deletion block cannot be dropped: the tombstones
+        // hide data, so the table fails to open.
+        let range_dels = match props.range_del_block {
+            Some((offset, size)) => {
+                let h = BlockHandle { offset, size };
+                let data = read_block(&*file, file_number, h, footer_offset)?;
+                let ts = crate::range_del::decode_block(&data, &name, offset)?;
+                if ts.len() as u64 != props.num_range_deletions {
+                    return Err(Error::corruption(
+                        name,
+                        Some(offset),
+                        format!(
+                            "properties count {} range tombstones, the block holds {}",
+                            props.num_range_deletions,
+                            ts.len()
+                        ),
+                    ));
+                }
+                Arc::new(crate::range_del::Fragments::new(ts))
+            }
+            None if props.num_range_deletions > 0 => {
+                return Err(Error::corruption(
+                    name,
+                    Some(footer.properties.offset),
+                    "properties count range tombstones but name no range-deletion block",
+                ))
+            }
+            None => Arc::new(crate::range_del::Fragments::default()),
+        };
         Ok(Table {
+            range_dels,
             file,
             file_number,
             file_size,
@@ -133,6 +169,11 @@ impl<F: File> Table<F> {
     /// The table's properties.
     pub fn properties(&self) -> &TableProperties {
         &self.props
+    }
+
+    /// The table's range tombstones, fragmented.
+    pub fn range_dels(&self) -> &Arc<crate::range_del::Fragments> {
+        &self.range_dels
     }
 
     /// False only if the table certainly holds no entry for `user_key`.
@@ -247,6 +288,16 @@ impl<F: File> Table<F> {
             report.bytes_read += h.end() - h.offset;
         }
         read_block(f, self.file_number, self.footer.properties, limit)?;
+        if let Some((offset, size)) = self.props.range_del_block {
+            let h = BlockHandle { offset, size };
+            let data = read_block(f, self.file_number, h, limit)?;
+            crate::range_del::decode_block(
+                &data,
+                &crate::filename::table(self.file_number),
+                offset,
+            )?;
+            report.bytes_read += h.end() - h.offset;
+        }
         read_block(f, self.file_number, self.footer.index, limit)?;
         report.bytes_read += self.footer.properties.end() - self.footer.properties.offset;
         report.bytes_read += self.footer.index.end() - self.footer.index.offset;

@@ -472,7 +472,7 @@ fn wrong_magic_and_version() {
         other => panic!("{other:?}"),
     }
     let mut v2 = good.clone();
-    v2[n - 12..n - 8].copy_from_slice(&2u32.to_le_bytes());
+    v2[n - 12..n - 8].copy_from_slice(&3u32.to_le_bytes());
     vfs.put_file("000005.sst", v2);
     assert!(matches!(
         open(&vfs, 5, None),

@@ -75,6 +75,7 @@ fn kind_name(kind: u8) -> &'static str {
     match Kind::from_u8(kind) {
         Some(Kind::Put) => "PUT",
         Some(Kind::Delete) => "DEL",
+        Some(Kind::RangeDelete) => "RANGEDEL",
         None => "???",
     }
 }
@@ -198,6 +199,12 @@ pub fn dump_wal(ctx: &Ctx, path: &Path, summary: bool) -> Result<()> {
                         Kind::Delete => {
                             writeln!(out, "  @{seq} DEL {}", show(rec.key, ctx.format))
                         }
+                        Kind::RangeDelete => writeln!(
+                            out,
+                            "  @{seq} RANGEDEL [{}, {})",
+                            show(rec.key, ctx.format),
+                            show(rec.value, ctx.format)
+                        ),
                     }
                     .io_ctx(out_ctx)?;
                 }
@@ -273,13 +280,25 @@ pub fn dump_sst(ctx: &Ctx, path: &Path, summary: bool, limit: Option<u64>) -> Re
         handle(footer.filter),
         handle(footer.prefix_filter),
         handle(Some(footer.properties)),
-        cairn_core::table::format::FORMAT_VERSION
+        footer.version
     );
     let _ = writeln!(
         o,
         "entries    {} ({} tombstones), sequence {}..={}",
         props.num_entries, props.num_tombstones, props.min_seq, props.max_seq
     );
+    if props.num_range_deletions > 0 {
+        let _ = writeln!(o, "range dels {}", props.num_range_deletions);
+        for t in table.range_dels().tombstones() {
+            let _ = writeln!(
+                o,
+                "  [{}, {}) @{}",
+                show(&t.start, ctx.format),
+                show(&t.end, ctx.format),
+                t.seq
+            );
+        }
+    }
     let _ = writeln!(o, "smallest   {}", describe_ikey(&props.smallest_key, ctx));
     let _ = writeln!(o, "largest    {}", describe_ikey(&props.largest_key, ctx));
     let raw = props.raw_key_bytes + props.raw_value_bytes;

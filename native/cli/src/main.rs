@@ -72,13 +72,27 @@ enum Command {
         #[arg(allow_hyphen_values = true)]
         key: String,
     },
-    /// Delete KEY; durable when it returns.
+    /// Delete KEY (or, with --prefix, every key starting with KEY); durable when it returns.
     Delete {
         /// Database directory.
         db: PathBuf,
-        /// The key.
+        /// The key (with --prefix: the prefix).
         #[arg(allow_hyphen_values = true)]
         key: String,
+        /// Delete every key starting with KEY, as one range tombstone.
+        #[arg(long)]
+        prefix: bool,
+    },
+    /// Delete every key in [START, END) as one range tombstone; durable when it returns.
+    DeleteRange {
+        /// Database directory.
+        db: PathBuf,
+        /// First key deleted.
+        #[arg(allow_hyphen_values = true)]
+        start: String,
+        /// First key after the deleted range (not deleted).
+        #[arg(allow_hyphen_values = true)]
+        end: String,
     },
     /// Print keys and values (one `KEY<TAB>VALUE` per line) in key order.
     Scan(ScanArgs),
@@ -247,7 +261,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Put { db, key, value } => ops::put(&ctx, &db, &key, &value),
         Command::Get { db, key } => ops::get(&ctx, &db, &key),
-        Command::Delete { db, key } => ops::delete(&ctx, &db, &key),
+        Command::Delete { db, key, prefix } => ops::delete(&ctx, &db, &key, prefix),
+        Command::DeleteRange { db, start, end } => ops::delete_range(&ctx, &db, &start, &end),
         Command::Scan(a) => ops::scan(
             &ctx,
             &ops::ScanSpec {

@@ -70,10 +70,25 @@ pub fn get(ctx: &Ctx, path: &Path, key: &str) -> Result<()> {
     }
 }
 
-pub fn delete(ctx: &Ctx, path: &Path, key: &str) -> Result<()> {
+pub fn delete(ctx: &Ctx, path: &Path, key: &str, prefix: bool) -> Result<()> {
     let key = parse_arg(key, ctx.hex, "KEY")?;
     let db = open_existing(path, false)?;
-    db.delete(&key).ctx(|| String::from("delete"))?;
+    if prefix {
+        db.delete_prefix(&key)
+            .ctx(|| String::from("delete --prefix"))?;
+    } else {
+        db.delete(&key).ctx(|| String::from("delete"))?;
+    }
+    close(&db, path)
+}
+
+/// `delete-range DB START END`: one range tombstone over `[START, END)`.
+pub fn delete_range(ctx: &Ctx, path: &Path, start: &str, end: &str) -> Result<()> {
+    let start = parse_arg(start, ctx.hex, "START")?;
+    let end = parse_arg(end, ctx.hex, "END")?;
+    let db = open_existing(path, false)?;
+    db.delete_range(&start, &end)
+        .ctx(|| String::from("delete-range"))?;
     close(&db, path)
 }
 
