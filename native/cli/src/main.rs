@@ -158,8 +158,7 @@ enum Command {
         file: PathBuf,
     },
     /// Write a backup of the database to FILE (`-` = stdout): one checksummed stream, a
-    /// consistent copy that `restore` turns back into a database on any target (the browser
-    /// package exports and imports the same stream).
+    /// consistent copy that `restore` turns back into a database, natively or under WASI.
     Backup {
         /// Database directory.
         db: PathBuf,
