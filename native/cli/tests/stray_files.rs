@@ -9,33 +9,11 @@
 #[path = "../../tests/wasi_support/mod.rs"]
 mod wasi_support;
 
+mod cli_support;
+
+use cli_support::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use wasi_support::{files_matching, TestDir};
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cairn")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-#[track_caller]
-fn ok(args: &[&str]) -> String {
-    let o = cairn(args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "cairn {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 const STRAYS: [(&str, &[u8]); 4] = [
     ("000900.sst", b"my own notes, not a table"),

@@ -17,40 +17,19 @@
 #[path = "../../tests/wasi_support/mod.rs"]
 mod wasi_support;
 
+mod cli_support;
+
 use cairn::{Db, Error, Options, WriteOptions};
 use cairn_core::wal;
 use cairn_vfs::{StdVfs, Vfs};
+use cli_support::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use wasi_support::{files_matching, TestDir};
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cairn")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = files_matching(dir, |_| true)
-        .into_iter()
-        .map(|n| {
-            let b = std::fs::read(dir.join(&n)).expect("read");
-            (n, b)
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
-    for (n, b) in all_files(from) {
+    for (n, b) in dir_files(from) {
         std::fs::write(to.join(n), b).expect("copy");
     }
 }
@@ -146,10 +125,10 @@ struct Outcome {
 
 /// Runs `cairn verify` on `dir` (checking it changes nothing), then opens a copy.
 fn judge(t: &TestDir, dir: &Path, label: &str) -> Outcome {
-    let before = all_files(dir);
+    let before = dir_files(dir);
     let verify = cairn(&["verify", p(dir)]);
     assert!(
-        all_files(dir) == before,
+        dir_files(dir) == before,
         "{label}: verify changed the database"
     );
     let copy = t.join(&format!("{label}-copy"));
