@@ -42,7 +42,8 @@ pub enum Error {
     Poisoned(String),
     /// The directory holds no database and `create_if_missing` is false.
     NotFound(String),
-    /// The directory already holds a database and `error_if_exists` is true.
+    /// The directory already holds a database and `error_if_exists` is true, or a checkpoint
+    /// destination is not empty.
     AlreadyExists(String),
     /// Files written by a newer or older, incompatible format version.
     UnsupportedFormat(String),
@@ -114,7 +115,7 @@ impl fmt::Display for Error {
                 "database refuses writes after an earlier failure ({why}); reopen it"
             ),
             Error::NotFound(what) => write!(f, "no database found: {what}"),
-            Error::AlreadyExists(what) => write!(f, "database already exists: {what}"),
+            Error::AlreadyExists(what) => write!(f, "already exists: {what}"),
             Error::UnsupportedFormat(what) => write!(f, "unsupported format: {what}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::ReadOnly(what) => write!(f, "database is open read-only: {what}"),

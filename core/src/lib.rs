@@ -15,6 +15,7 @@ extern crate alloc;
 extern crate std;
 
 // The public API: the engine object and what it takes and returns.
+pub mod backup;
 pub mod batch;
 pub mod db;
 pub mod db_iter;
@@ -57,9 +58,10 @@ mod keybuf;
 mod level_iter;
 mod table_cache;
 
+pub use backup::{restore, write_backup, BackupReport, BackupSink, BackupSource};
 pub use batch::WriteBatch;
 pub use compaction::WritePressure;
-pub use db::{Db, Snapshot};
+pub use db::{copy_checkpoint, CheckpointFile, CheckpointPlan, CheckpointReport, Db, Snapshot};
 pub use db_iter::{DbIter, Direction};
 pub use error::{Error, Result};
 pub use options::{Options, RecoveryMode, WriteOptions};

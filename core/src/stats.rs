@@ -40,6 +40,8 @@ pub struct Stats {
     /// Times the database resumed writing after a full disk without a reopen
     /// (`Db::resume`).
     pub resumes: u64,
+    /// Checkpoints begun ([`crate::Db::begin_checkpoint`]).
+    pub checkpoints: u64,
     /// Block cache hits.
     pub cache_hits: u64,
     /// Block cache misses.

@@ -40,8 +40,8 @@ use std::time::Duration;
 
 pub use cairn_core::db::Recovered;
 pub use cairn_core::{
-    Direction, Error, LevelStats, Options, RecoveryMode, Result, Stats, TableInfo, WriteBatch,
-    WriteOptions,
+    BackupReport, CheckpointReport, Direction, Error, LevelStats, Options, RecoveryMode, Result,
+    Stats, TableInfo, WriteBatch, WriteOptions,
 };
 pub use cairn_vfs::{MemVfs, ReadOnlyVfs, StdVfs, Vfs};
 
@@ -397,6 +397,72 @@ impl Db<StdVfs> {
     }
 }
 
+impl Db<StdVfs> {
+    /// Takes a checkpoint into directory `dest` (created if missing; it must be empty): a
+    /// consistent copy, openable with [`Db::open`] on every target, made while reads and
+    /// writes go on. It holds every write committed before the call and none after
+    /// ([`CheckpointReport::sequence`]). Tables are hard-linked when `dest` is on the same
+    /// file system (they never change once written, and the link keeps them when the source
+    /// compacts them away) and copied otherwise; the manifest and the WALs are copied up to
+    /// their length at the start. A crash during the checkpoint leaves the source intact and
+    /// `dest` without a current pointer, which [`Db::open`] refuses; remove it and retry.
+    pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<CheckpointReport> {
+        let dest = dest.as_ref();
+        let vfs = StdVfs::new(dest)?;
+        let src_dir = self.shared().read().open()?.vfs().dir().to_path_buf();
+        let mut link = |name: &str| -> Result<bool> {
+            // Any failure (another file system, no link support) falls back to a copy.
+            Ok(std::fs::hard_link(src_dir.join(name), dest.join(name)).is_ok())
+        };
+        self.checkpoint_into(&vfs, &mut link)
+    }
+}
+
+/// Restores the backup read from `input` (see [`Db::backup`]) into directory `dir`, which is
+/// created if missing and must be empty ([`Error::AlreadyExists`] otherwise: a restore never
+/// overwrites a database). Every checksum is checked; a damaged or truncated stream is
+/// [`Error::Corruption`] and leaves `dir` as empty as it was. Open the result with
+/// [`Db::open`].
+pub fn restore(input: impl std::io::Read, dir: impl AsRef<Path>) -> Result<BackupReport> {
+    let vfs = StdVfs::new(dir)?;
+    cairn_core::restore(&mut IoSource(input), &vfs)
+}
+
+fn io_error(e: std::io::Error, what: &str) -> Error {
+    let kind = match e.kind() {
+        std::io::ErrorKind::StorageFull => cairn_vfs::ErrorKind::NoSpace,
+        std::io::ErrorKind::NotFound => cairn_vfs::ErrorKind::NotFound,
+        _ => cairn_vfs::ErrorKind::Io,
+    };
+    Error::Io(cairn_vfs::Error::new(kind, format!("{what}: {e}")))
+}
+
+/// A [`std::io::Write`] as a backup sink.
+struct IoSink<W>(W);
+
+impl<W: std::io::Write> cairn_core::BackupSink for IoSink<W> {
+    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.0
+            .write_all(data)
+            .map_err(|e| io_error(e, "write the backup stream"))
+    }
+}
+
+/// A [`std::io::Read`] as a backup source.
+struct IoSource<R>(R);
+
+impl<R: std::io::Read> cairn_core::BackupSource for IoSource<R> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(e, "read the backup stream")),
+            }
+        }
+    }
+}
+
 impl Db<ReadOnlyVfs<StdVfs>> {
     /// Opens the existing database at `path` for reading only (native and WASI): takes no
     /// lock, writes not one byte (every file is opened without write access, through a
@@ -654,6 +720,57 @@ impl<V: Vfs + Clone> Db<V> {
             self.shared().notify_bg();
             self.shared().wait_bg(Duration::from_millis(20));
         }
+    }
+
+    /// Takes a checkpoint of the database into `dest`, a VFS holding no file (see
+    /// [`Db::checkpoint`] for directories): a consistent, openable copy made while reads and
+    /// writes go on. The engine's lock is held only to record and pin the files (no obsolete
+    /// file is removed until the copy ends); the copy itself runs without it. `link` is asked
+    /// for each table (tables never change once written) whether it made the file in `dest`
+    /// itself, e.g. as a hard link; `|_| Ok(false)` copies everything.
+    pub fn checkpoint_into<D: Vfs>(
+        &self,
+        dest: &D,
+        link: &mut dyn FnMut(&str) -> Result<bool>,
+    ) -> Result<CheckpointReport> {
+        let (plan, src) = {
+            let mut state = self.shared().write();
+            let core = state.open_mut()?;
+            (core.begin_checkpoint()?, core.vfs().clone())
+        };
+        let copied = cairn_core::copy_checkpoint(&src, &plan, dest, link);
+        // Release the pin even when the copy failed; after a close there is nothing to unpin.
+        let ended = match self.shared().write().open_mut() {
+            Ok(core) => core.end_checkpoint(),
+            Err(_) => Ok(()),
+        };
+        let report = copied?;
+        ended?;
+        Ok(report)
+    }
+
+    /// Writes a backup of the database into `out`: one checksummed stream (format in
+    /// `docs/FORMAT.md`) holding a consistent copy as of the call, made while reads and writes
+    /// go on (the engine's lock is held only to record and pin the files). It restores on
+    /// every target with [`restore`] (the browser package imports it too).
+    pub fn backup(&self, out: impl std::io::Write) -> Result<BackupReport> {
+        let (plan, src) = {
+            let mut state = self.shared().write();
+            let core = state.open_mut()?;
+            (core.begin_checkpoint()?, core.vfs().clone())
+        };
+        let mut sink = IoSink(out);
+        let written = cairn_core::write_backup(&src, &plan, &mut sink);
+        let ended = match self.shared().write().open_mut() {
+            Ok(core) => core.end_checkpoint(),
+            Err(_) => Ok(()),
+        };
+        let report = written?;
+        sink.0
+            .flush()
+            .map_err(|e| io_error(e, "flush the backup stream"))?;
+        ended?;
+        Ok(report)
     }
 
     /// Counters, sizes per level, cache figures. After [`Db::close`], the figures as of the

@@ -318,6 +318,9 @@ impl<V: Vfs + Clone> Db<V> {
         let Some(wal_number) = self.wal.as_ref().map(|w| w.number()) else {
             return Ok(0); // read-only
         };
+        if self.file_pins > 0 {
+            return Ok(0); // a checkpoint is copying; `end_checkpoint` sweeps
+        }
         let manifest_number = self.manifest.as_ref().map_or(0, |(m, _)| m.number());
         let live: BTreeSet<u64> = self.version.all_tables().map(|(_, t)| t.number).collect();
         let min_running = self

@@ -18,12 +18,14 @@
 //! ([`crate::flush`]) that writes it as a level-0 table and records it in the manifest. Only
 //! then are its WALs deleted.
 
+mod checkpoint;
 mod jobs;
 mod open;
 mod read;
 mod resume;
 mod write;
 
+pub use checkpoint::{copy_checkpoint, CheckpointFile, CheckpointPlan, CheckpointReport};
 pub use jobs::{Job, JobOutput, Ticket};
 pub use open::{read_manifest, ManifestRead, Verified};
 pub use read::prefix_successor;
@@ -100,6 +102,8 @@ pub struct Db<V: Vfs + Clone> {
     /// Files numbered at or above this were created by this open (so removing them when
     /// obsolete needs no further proof that the engine wrote them).
     first_own_file: u64,
+    /// Checkpoints running: while above zero, obsolete files are not removed.
+    file_pins: usize,
     /// The directory lock; `None` when open read-only.
     _lock: Option<LockGuard>,
 }

@@ -560,6 +560,7 @@ impl<V: Vfs + Clone> Db<V> {
             recovered,
             closed: false,
             first_own_file: next_file,
+            file_pins: 0,
             _lock: None,
         }
     }
@@ -587,7 +588,9 @@ impl<V: Vfs + Clone> Db<V> {
             Err(current::ReadError::Io(e)) => Err(e.into()),
             Ok(cur) => {
                 if opts.error_if_exists {
-                    return Err(Error::AlreadyExists(String::from("error_if_exists is set")));
+                    return Err(Error::AlreadyExists(String::from(
+                        "a database, and error_if_exists is set",
+                    )));
                 }
                 Ok(Some(cur))
             }

@@ -97,7 +97,10 @@ pub fn engine_exit_code(err: &cairn::Error) -> u8 {
         E::Corruption { .. } => exit::CORRUPTION,
         E::UnsupportedFormat(_) => exit::UNSUPPORTED_FORMAT,
         E::Io(_) => exit::IO,
-        E::InvalidArgument(_) | E::KeyTooLarge { .. } | E::ValueTooLarge { .. } => exit::USAGE,
+        E::InvalidArgument(_)
+        | E::AlreadyExists(_)
+        | E::KeyTooLarge { .. }
+        | E::ValueTooLarge { .. } => exit::USAGE,
         _ => exit::OTHER,
     }
 }

@@ -128,6 +128,14 @@ enum Command {
         /// Database directory.
         db: PathBuf,
     },
+    /// Copy the database into DEST, a new or empty directory, as a consistent checkpoint that
+    /// opens on every target (tables hard-linked when DEST is on the same file system).
+    Checkpoint {
+        /// Database directory.
+        db: PathBuf,
+        /// Destination directory (created if missing; must be empty).
+        dest: PathBuf,
+    },
     /// Load `hex(key)<TAB>hex(value)` lines from FILE (`-` = stdin); creates the database.
     ///
     /// All or nothing against bad input: every line is checked before the database is opened,
@@ -148,6 +156,22 @@ enum Command {
         db: PathBuf,
         /// Output file, or `-` for stdout.
         file: PathBuf,
+    },
+    /// Write a backup of the database to FILE (`-` = stdout): one checksummed stream, a
+    /// consistent copy that `restore` turns back into a database on any target (the browser
+    /// package exports and imports the same stream).
+    Backup {
+        /// Database directory.
+        db: PathBuf,
+        /// Output file (must not exist), or `-` for stdout.
+        file: PathBuf,
+    },
+    /// Restore the backup in FILE (`-` = stdin) into DB, a new or empty directory.
+    Restore {
+        /// Backup file, or `-` for stdin.
+        file: PathBuf,
+        /// Database directory to create (must be missing or empty).
+        db: PathBuf,
     },
     /// Quick benchmark: fill, then random reads and a full scan; throughput and latency
     /// percentiles.
@@ -247,12 +271,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::DumpManifest { db } => inspect::dump_manifest(&ctx, &db),
         Command::Verify { db } => inspect::verify(&ctx, &db),
         Command::Compact { db } => ops::compact(&ctx, &db),
+        Command::Checkpoint { db, dest } => ops::checkpoint(&db, &dest),
         Command::Import {
             db,
             file,
             resume_from,
         } => ops::import(&ctx, &db, &file, resume_from),
         Command::Export { db, file } => ops::export(&ctx, &db, &file),
+        Command::Backup { db, file } => ops::backup(&db, &file),
+        Command::Restore { file, db } => ops::restore(&file, &db),
         Command::Bench(args) => bench::run(&ctx, &args),
     }
 }

@@ -388,6 +388,76 @@ pub fn compact(ctx: &Ctx, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Takes a checkpoint of `path` into `dest` (the database lock is taken, so no other process
+/// may hold it; a service takes checkpoints through `Db::checkpoint` while it runs).
+pub fn checkpoint(path: &Path, dest: &Path) -> Result<()> {
+    let db = open_existing(path, false)?;
+    let t = std::time::Instant::now();
+    let r = db.checkpoint(dest);
+    let report = r.ctx(|| format!("checkpoint of {} into {}", path.display(), dest.display()))?;
+    close(&db, path)?;
+    println!(
+        "checkpoint in {:.2}s at sequence {}: {} files linked, {} copied ({})",
+        t.elapsed().as_secs_f64(),
+        report.sequence,
+        report.files_linked,
+        report.files_copied,
+        human_bytes(report.bytes_copied)
+    );
+    Ok(())
+}
+
+/// Writes a backup of `path` to `file` (`-` = stdout; an existing file is never overwritten).
+pub fn backup(path: &Path, file: &Path) -> Result<()> {
+    let db = open_existing(path, false)?;
+    let to_stdout = file.as_os_str() == "-";
+    let sink: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(file)
+                .io_ctx(|| format!("cannot create {}", file.display()))?,
+        )
+    };
+    let t = std::time::Instant::now();
+    let report = db
+        .backup(BufWriter::with_capacity(1 << 20, sink))
+        .ctx(|| format!("backup of {} to {}", path.display(), file.display()))?;
+    close(&db, path)?;
+    if !to_stdout {
+        println!(
+            "backup in {:.2}s at sequence {}: {} files, {}",
+            t.elapsed().as_secs_f64(),
+            report.sequence,
+            report.files,
+            human_bytes(report.stream_bytes)
+        );
+    }
+    Ok(())
+}
+
+/// Restores the backup in `file` (`-` = stdin) into `path`, which must be missing or empty.
+pub fn restore(file: &Path, path: &Path) -> Result<()> {
+    let source: Box<dyn std::io::Read> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(file).io_ctx(|| format!("cannot open {}", file.display()))?)
+    };
+    let t = std::time::Instant::now();
+    let report = cairn::restore(std::io::BufReader::with_capacity(1 << 20, source), path)
+        .ctx(|| format!("restore of {} into {}", file.display(), path.display()))?;
+    println!(
+        "restored in {:.2}s: {} files, sequence {}",
+        t.elapsed().as_secs_f64(),
+        report.files,
+        report.sequence
+    );
+    Ok(())
+}
+
 /// The first line `export` writes; `import` skips lines starting with `#`.
 pub const EXPORT_HEADER: &str = "# cairn export v1: hex(key)<TAB>hex(value) per line";
 

@@ -422,6 +422,63 @@ fn compact_and_bench_run() {
     assert_eq!(code(&o), 2);
 }
 
+#[test]
+fn backup_and_restore_round_trip_and_refuse_damage() {
+    let t = TestDir::new("cli-backup");
+    let dir = t.join("db");
+    let file = t.join("db.cairnbak");
+    ok(&["bench", p(&dir), "--num", "3000", "--value-size", "16"]);
+    ok(&["put", p(&dir), "last", "1"]);
+    let out = ok(&["backup", p(&dir), p(&file)]);
+    assert!(out.contains("backup in"), "{out}");
+    // An existing backup file is never overwritten (exit 7: it cannot be created).
+    assert_eq!(code(&cairn(&["backup", p(&dir), p(&file)])), 7);
+    let restored = t.join("restored");
+    let out = ok(&["restore", p(&file), p(&restored)]);
+    assert!(out.contains("restored in"), "{out}");
+    assert_eq!(ok(&["scan", p(&restored), "--count"]), "3001\n");
+    assert_eq!(ok(&["get", p(&restored), "last"]), "1\n");
+    ok(&["verify", p(&restored)]);
+    // Restoring over a database: refused (exit 2).
+    assert_eq!(code(&cairn(&["restore", p(&file), p(&restored)])), 2);
+    // A damaged backup: corruption (exit 5), and nothing is left in the destination.
+    let mut bytes = std::fs::read(&file).expect("read");
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x01;
+    let bad = t.join("bad.cairnbak");
+    std::fs::write(&bad, &bytes).expect("write");
+    let dest = t.join("from-bad");
+    let o = cairn(&["restore", p(&bad), p(&dest)]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(stderr(&o).contains("checksum"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&dest).expect("dir").count(), 0);
+}
+
+#[test]
+fn checkpoint_copies_a_database_that_opens_and_reads_the_same() {
+    let t = TestDir::new("cli-checkpoint");
+    let dir = t.join("db");
+    let copy = t.join("copy");
+    ok(&["bench", p(&dir), "--num", "5000", "--value-size", "32"]);
+    ok(&["put", p(&dir), "last", "1"]);
+    let out = ok(&["checkpoint", p(&dir), p(&copy)]);
+    assert!(out.contains("checkpoint in"), "{out}");
+    ok(&["put", p(&dir), "after", "2"]);
+    assert_eq!(ok(&["scan", p(&copy), "--count"]), "5001\n");
+    assert_eq!(ok(&["get", p(&copy), "last"]), "1\n");
+    assert_eq!(code(&cairn(&["get", p(&copy), "after"])), 8);
+    ok(&["verify", p(&copy)]);
+    // Into a directory that holds files: refused (exit 2), and nothing in it changes.
+    let before = snapshot_files(&copy);
+    let o = cairn(&["checkpoint", p(&dir), p(&copy)]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(snapshot_files(&copy), before);
+    // From a database that does not exist: exit 3, no destination made.
+    let o = cairn(&["checkpoint", p(&t.join("nope")), p(&t.join("copy2"))]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+}
+
 /// Every file of `dir` with its bytes, for before/after comparisons.
 fn snapshot_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
