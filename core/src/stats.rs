@@ -37,11 +37,11 @@ pub struct Stats {
     pub write_slowdowns: u64,
     /// Times writers were stopped by the memory guard.
     pub write_stops: u64,
+    /// Checkpoints begun ([`crate::Db::begin_checkpoint`]).
+    pub checkpoints: u64,
     /// Times the database resumed writing after a full disk without a reopen
     /// (`Db::resume`).
     pub resumes: u64,
-    /// Checkpoints begun ([`crate::Db::begin_checkpoint`]).
-    pub checkpoints: u64,
     /// Block cache hits.
     pub cache_hits: u64,
     /// Block cache misses.
