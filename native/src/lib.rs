@@ -653,7 +653,7 @@ impl<V: Vfs + Clone> Db<V> {
         opts: WriteOptions,
     ) -> Result<()> {
         let mut b = WriteBatch::new();
-        b.put(key.as_ref(), value.as_ref());
+        b.put(key, value);
         self.write(b, opts)
     }
 
@@ -665,7 +665,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// Deletes `key` with explicit write options.
     pub fn delete_with(&self, key: impl AsRef<[u8]>, opts: WriteOptions) -> Result<()> {
         let mut b = WriteBatch::new();
-        b.delete(key.as_ref());
+        b.delete(key);
         self.write(b, opts)
     }
 

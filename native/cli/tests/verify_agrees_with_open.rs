@@ -61,20 +61,14 @@ fn make_db(dir: &Path, tail: u32, close: bool) {
     let mut db = cairn_core::db::Db::open(vfs, opts().create_if_missing(true)).expect("open");
     for i in 0..300u32 {
         let mut b = cairn_core::WriteBatch::new();
-        b.put(
-            format!("key{i:04}").as_bytes(),
-            format!("value-{i}").as_bytes(),
-        );
+        b.put(format!("key{i:04}"), format!("value-{i}"));
         db.write(&b, WriteOptions::NO_SYNC).expect("put");
     }
     // Only the flush: no compaction after it, so it stays the manifest's last edit.
     db.flush().expect("flush");
     for i in 0..tail {
         let mut b = cairn_core::WriteBatch::new();
-        b.put(
-            format!("tail{i}").as_bytes(),
-            format!("synced-{i}").as_bytes(),
-        );
+        b.put(format!("tail{i}"), format!("synced-{i}"));
         db.write(&b, WriteOptions::SYNC).expect("put");
     }
     if close {
