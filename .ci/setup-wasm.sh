@@ -59,7 +59,7 @@ fi
 
 have_version() {
     local bin="$WASM_BINDGEN_ROOT/bin/$1"
-    [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qw "$WASM_BINDGEN_VERSION"
+    [ -x "$bin" ] && has_version "$bin" "$WASM_BINDGEN_VERSION"
 }
 if have_version wasm-bindgen && have_version wasm-bindgen-test-runner; then
     step "wasm-bindgen-cli $WASM_BINDGEN_VERSION already installed in $WASM_BINDGEN_ROOT"
@@ -73,13 +73,13 @@ fi
 
 if wants_browser firefox; then
     if [ -x "$GECKODRIVER_ROOT/bin/geckodriver" ] &&
-        "$GECKODRIVER_ROOT/bin/geckodriver" --version 2>/dev/null | head -n1 | grep -qw "$GECKODRIVER_VERSION"; then
+        has_version "$GECKODRIVER_ROOT/bin/geckodriver" "$GECKODRIVER_VERSION"; then
         step "geckodriver $GECKODRIVER_VERSION already installed in $GECKODRIVER_ROOT"
     else
         step "cargo install geckodriver --version $GECKODRIVER_VERSION --root $GECKODRIVER_ROOT"
         cargo install geckodriver --version "$GECKODRIVER_VERSION" --root "$GECKODRIVER_ROOT"
     fi
-    "$GECKODRIVER_ROOT/bin/geckodriver" --version | head -n1
+    version_line "$GECKODRIVER_ROOT/bin/geckodriver"
 fi
 
 echo "==> done. To use the CLI in your shell:"

@@ -16,7 +16,7 @@ if ! command -v wasm-bindgen-test-runner >/dev/null 2>&1; then
     echo "error: wasm-bindgen-test-runner not found in $WASM_BINDGEN_ROOT/bin; run .ci/setup-wasm.sh" >&2
     exit 1
 fi
-if ! wasm-bindgen-test-runner --version 2>/dev/null | grep -qw "$WASM_BINDGEN_VERSION"; then
+if ! has_version wasm-bindgen-test-runner "$WASM_BINDGEN_VERSION"; then
     echo "error: wasm-bindgen-test-runner is not version $WASM_BINDGEN_VERSION (Cargo.lock); run .ci/setup-wasm.sh" >&2
     exit 1
 fi
@@ -33,7 +33,7 @@ for engine in $CAIRN_BROWSERS; do
                 echo "error: $driver missing; run .ci/setup-wasm.sh" >&2
                 exit 1
             fi
-            echo "==> [chromium] wasm-bindgen-test-runner $(wasm-bindgen-test-runner --version | awk '{print $2}'), $("$driver" --version | awk '{print $1, $2}'), TMPDIR=$TMPDIR"
+            echo "==> [chromium] wasm-bindgen-test-runner $(version_line wasm-bindgen-test-runner), $(version_line "$driver"), TMPDIR=$TMPDIR"
             echo "==> [chromium] cargo test -p cairn-wasm --target wasm32-unknown-unknown $*"
             env -u GECKODRIVER CHROMEDRIVER="$driver" \
                 cargo test -p cairn-wasm --target wasm32-unknown-unknown "$@"
@@ -48,7 +48,7 @@ for engine in $CAIRN_BROWSERS; do
             # geckodriver looks for `firefox` on PATH; Debian installs firefox-esr: name it.
             caps="$SCRATCH/firefox-caps.json"
             printf '{"moz:firefoxOptions": {"binary": "%s", "prefs": {"app.update.enabled": false}}}\n' "$firefox" > "$caps"
-            echo "==> [firefox] wasm-bindgen-test-runner $(wasm-bindgen-test-runner --version | awk '{print $2}'), $("$driver" --version | head -n1), $("$firefox" --version)"
+            echo "==> [firefox] wasm-bindgen-test-runner $(version_line wasm-bindgen-test-runner), $(version_line "$driver"), $(version_line "$firefox")"
             echo "==> [firefox] cargo test -p cairn-wasm --target wasm32-unknown-unknown $*"
             env -u CHROMEDRIVER GECKODRIVER="$driver" WASM_BINDGEN_TEST_WEBDRIVER_JSON="$caps" \
                 cargo test -p cairn-wasm --target wasm32-unknown-unknown "$@"

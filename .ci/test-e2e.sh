@@ -51,7 +51,7 @@ for _ in $(seq 1 100); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$SCRATCH/server.log" >&2; exit 1; fi
     sleep 0.1
 done
-CAIRN_BASE_URL="$(sed -n 's/^listening on \(http[^ ]*\)$/\1/p' "$SCRATCH/server.log" | head -n1)"
+CAIRN_BASE_URL="$(sed -n 's/^listening on \(http[^ ]*\)$/\1/p;T;q' "$SCRATCH/server.log")"
 if [ -z "$CAIRN_BASE_URL" ]; then echo "error: server did not start" >&2; cat "$SCRATCH/server.log" >&2; exit 1; fi
 export CAIRN_BASE_URL
 echo "==> server at $CAIRN_BASE_URL"

@@ -33,5 +33,22 @@ wants_browser() {
         *) return 1 ;;
     esac
 }
+# The first line of `BIN --version`, read whole before it is cut: piping a tool's output into
+# `head -n1` or `grep -q` closes the pipe early, and geckodriver then panics with a broken pipe
+# (exit 101), which `set -o pipefail` turns into a failed CI run. Fails if BIN fails.
+version_line() {
+    local out
+    out="$("$1" --version 2>/dev/null)" || return 1
+    printf '%s\n' "${out%%$'\n'*}"
+}
+# True if `BIN --version` names VERSION as a whole word.
+has_version() {
+    local line
+    line="$(version_line "$1")" || return 1
+    case " $line " in
+        *[[:space:]]"$2"[[:space:]]*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
 export CAIRN_ROOT CACHE WASM_BINDGEN_VERSION WASM_BINDGEN_ROOT GECKODRIVER_VERSION GECKODRIVER_ROOT \
     CAIRN_BROWSERS PATH

@@ -28,7 +28,7 @@ features=()
 if [[ "$ENGINES" != "cairn" ]]; then
     features=(--features peers)
     export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-peers}
-    if ! command -v clang >/dev/null || ! ldconfig -p 2>/dev/null | grep -q libclang; then
+    if ! command -v clang >/dev/null || [[ "$(ldconfig -p 2>/dev/null)" != *libclang* ]]; then
         echo "bench.sh: RocksDB needs clang + libclang: apt-get install -y clang libclang-dev" >&2
     fi
 fi

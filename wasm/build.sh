@@ -20,7 +20,7 @@ JS="$CAIRN_ROOT/wasm/js"
 OUT="$CAIRN_ROOT/wasm/pkg"
 TARGET_DIR="${CARGO_TARGET_DIR:-$CAIRN_ROOT/target}"
 
-if ! wasm-bindgen --version 2>/dev/null | grep -qw "$WASM_BINDGEN_VERSION"; then
+if ! has_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
     echo "error: wasm-bindgen $WASM_BINDGEN_VERSION not found; run .ci/setup-wasm.sh" >&2
     exit 1
 fi

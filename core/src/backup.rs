@@ -3,8 +3,9 @@
 //! A backup is a [checkpoint](crate::db::CheckpointPlan) written into one stream instead of a
 //! directory: the same files (live tables, the WALs the manifest needs, the manifest), each cut
 //! at its length when the backup began, so the stream is consistent at one sequence number
-//! while writes go on. The browser package exports it as bytes the page can download; the CLI
-//! and the native crate restore it into a directory, and the reverse.
+//! while writes go on. The native crate and the CLI write it to a file or a pipe and restore it
+//! into a directory, natively and under WASI (the browser package has no backup export or
+//! import yet).
 //!
 //! ## Format, version 1 (all integers little endian)
 //! ```text
@@ -155,12 +156,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// Writes a backup of the database into `sink` in one call (single-threaded callers: the
     /// browser, WASI, tests; the native crate writes it outside its lock instead).
     pub fn backup_to(&mut self, sink: &mut dyn BackupSink) -> Result<BackupReport> {
-        let plan = self.begin_checkpoint()?;
-        let written = write_backup(&self.vfs().clone(), &plan, sink);
-        let ended = self.end_checkpoint();
-        let report = written?;
-        ended?;
-        Ok(report)
+        self.with_pinned_files(|src, plan| write_backup(src, plan, sink))
     }
 }
 
@@ -209,14 +205,7 @@ impl Reader<'_> {
 /// checksum; on any error removes every file it wrote and returns the error. When it returns
 /// `Ok` the database in `dest` is durable and opens with [`Db::open`].
 pub fn restore<D: Vfs>(src: &mut dyn BackupSource, dest: &D) -> Result<BackupReport> {
-    let existing = dest.list()?;
-    if let Some(first) = existing.first() {
-        return Err(Error::AlreadyExists(format!(
-            "restore destination is not empty ({} files, e.g. {first}); a backup restores into \
-             an empty directory",
-            existing.len()
-        )));
-    }
+    crate::db::require_empty(dest, "restore")?;
     let mut written: Vec<String> = Vec::new();
     let r = restore_files(src, dest, &mut written);
     if r.is_err() {

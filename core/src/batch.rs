@@ -52,8 +52,13 @@ impl WriteBatch {
         WriteBatch { rep }
     }
 
-    /// Sets `key` to `value`.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+    /// Sets `key` to `value` (anything that is bytes: `&[u8]`, `Vec<u8>`, `&str`, `String`,
+    /// arrays), like `Db::put`.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.put_bytes(key.as_ref(), value.as_ref());
+    }
+
+    fn put_bytes(&mut self, key: &[u8], value: &[u8]) {
         self.rep.push(Kind::Put as u8);
         put_varint(&mut self.rep, key.len() as u64);
         self.rep.extend_from_slice(key);
@@ -62,8 +67,12 @@ impl WriteBatch {
         self.set_count(self.len() + 1);
     }
 
-    /// Deletes `key`.
-    pub fn delete(&mut self, key: &[u8]) {
+    /// Deletes `key` (anything that is bytes, like `Db::delete`).
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
+        self.delete_bytes(key.as_ref());
+    }
+
+    fn delete_bytes(&mut self, key: &[u8]) {
         self.rep.push(Kind::Delete as u8);
         put_varint(&mut self.rep, key.len() as u64);
         self.rep.extend_from_slice(key);
@@ -297,7 +306,7 @@ mod tests {
         b.delete(b"k2");
         b.put(b"", b"");
         let mut c = WriteBatch::new();
-        c.put(b"k3", &[7u8; 300]);
+        c.put(b"k3", [7u8; 300]);
         b.append(&c);
         b.set_sequence(42);
         assert_eq!(b.len(), 4);

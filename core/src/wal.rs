@@ -550,7 +550,7 @@ mod tests {
     fn batch(seq: u64, n: usize) -> WriteBatch {
         let mut b = WriteBatch::new();
         for i in 0..n {
-            b.put(format!("key{seq}-{i}").as_bytes(), &[seq as u8; 40]);
+            b.put(format!("key{seq}-{i}").as_bytes(), [seq as u8; 40]);
         }
         b.set_sequence(seq);
         b

@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let mut batch = WriteBatch::new();
     for i in 0..n {
-        batch.put(&key(i), &value(i));
+        batch.put(key(i), value(i));
         if batch.len() == 1000 {
             db.write(std::mem::take(&mut batch), WriteOptions::NO_SYNC)?;
         }

@@ -653,7 +653,7 @@ impl<V: Vfs + Clone> Db<V> {
         opts: WriteOptions,
     ) -> Result<()> {
         let mut b = WriteBatch::new();
-        b.put(key.as_ref(), value.as_ref());
+        b.put(key, value);
         self.write(b, opts)
     }
 
@@ -665,7 +665,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// Deletes `key` with explicit write options.
     pub fn delete_with(&self, key: impl AsRef<[u8]>, opts: WriteOptions) -> Result<()> {
         let mut b = WriteBatch::new();
-        b.delete(key.as_ref());
+        b.delete(key);
         self.write(b, opts)
     }
 
@@ -850,43 +850,43 @@ impl<V: Vfs + Clone> Db<V> {
         dest: &D,
         link: &mut dyn FnMut(&str) -> Result<bool>,
     ) -> Result<CheckpointReport> {
+        self.with_pinned_files(|src, plan| cairn_core::copy_checkpoint(src, plan, dest, link))
+    }
+
+    /// Records and pins the files of a checkpoint under the engine's lock, runs `f` on them
+    /// without the lock, then releases the pin (also when `f` failed; after a close there is
+    /// nothing to unpin). Checkpoints and backups both copy through this.
+    fn with_pinned_files<T>(
+        &self,
+        f: impl FnOnce(&V, &cairn_core::CheckpointPlan) -> Result<T>,
+    ) -> Result<T> {
         let (plan, src) = {
             let mut state = self.shared().write();
             let core = state.open_mut()?;
             (core.begin_checkpoint()?, core.vfs().clone())
         };
-        let copied = cairn_core::copy_checkpoint(&src, &plan, dest, link);
-        // Release the pin even when the copy failed; after a close there is nothing to unpin.
+        let done = f(&src, &plan);
         let ended = match self.shared().write().open_mut() {
             Ok(core) => core.end_checkpoint(),
             Err(_) => Ok(()),
         };
-        let report = copied?;
+        let out = done?;
         ended?;
-        Ok(report)
+        Ok(out)
     }
 
     /// Writes a backup of the database into `out`: one checksummed stream (format in
     /// `docs/FORMAT.md`) holding a consistent copy as of the call, made while reads and writes
-    /// go on (the engine's lock is held only to record and pin the files). It restores on
-    /// every target with [`restore`] (the browser package imports it too).
+    /// go on (the engine's lock is held only to record and pin the files). It restores with
+    /// [`restore`] natively and under WASI (the browser package has no backup import or
+    /// export yet).
     pub fn backup(&self, out: impl std::io::Write) -> Result<BackupReport> {
-        let (plan, src) = {
-            let mut state = self.shared().write();
-            let core = state.open_mut()?;
-            (core.begin_checkpoint()?, core.vfs().clone())
-        };
         let mut sink = IoSink(out);
-        let written = cairn_core::write_backup(&src, &plan, &mut sink);
-        let ended = match self.shared().write().open_mut() {
-            Ok(core) => core.end_checkpoint(),
-            Err(_) => Ok(()),
-        };
-        let report = written?;
+        let report =
+            self.with_pinned_files(|src, plan| cairn_core::write_backup(src, plan, &mut sink))?;
         sink.0
             .flush()
             .map_err(|e| io_error(e, "flush the backup stream"))?;
-        ended?;
         Ok(report)
     }
 

@@ -21,7 +21,7 @@ fn oversized_keys_and_values_are_rejected() {
     assert!(matches!(db.get([1u8; 101]), Err(Error::KeyTooLarge { .. })));
     let mut b = WriteBatch::new();
     b.put(b"ok", b"ok");
-    b.delete(&[2u8; 500]);
+    b.delete([2u8; 500]);
     assert!(matches!(
         db.write(b, WriteOptions::SYNC),
         Err(Error::KeyTooLarge { .. })

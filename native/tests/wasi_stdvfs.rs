@@ -24,9 +24,9 @@ fn writes_flushes_compactions_and_reopen_on_real_files() {
         let db = Db::open_with(&dir, small()).expect("open");
         for i in 0..5_000u32 {
             let mut b = WriteBatch::new();
-            b.put(format!("key{i:06}").as_bytes(), format!("v{i}").as_bytes());
+            b.put(format!("key{i:06}"), format!("v{i}"));
             if i % 7 == 0 && i > 0 {
-                b.delete(format!("key{:06}", i - 1).as_bytes());
+                b.delete(format!("key{:06}", i - 1));
             }
             db.write(b, WriteOptions::NO_SYNC).expect("write");
         }

@@ -151,12 +151,23 @@ impl<V: Vfs + Clone> Db<V> {
     /// Takes a whole checkpoint into `dest` in one call (for single-threaded callers: the
     /// browser, WASI, tests). The native crate runs the copy outside its lock instead.
     pub fn checkpoint_to<D: Vfs>(&mut self, dest: &D) -> Result<CheckpointReport> {
+        self.with_pinned_files(|src, plan| copy_checkpoint(src, plan, dest, &mut |_| Ok(false)))
+    }
+
+    /// Begins a checkpoint, runs `f` on the source VFS and the plan, and ends the checkpoint
+    /// (also when `f` failed): the one-call form of the three steps, for checkpoints and
+    /// backups alike.
+    pub(crate) fn with_pinned_files<T>(
+        &mut self,
+        f: impl FnOnce(&V, &CheckpointPlan) -> Result<T>,
+    ) -> Result<T> {
         let plan = self.begin_checkpoint()?;
-        let copied = copy_checkpoint(&self.vfs, &plan, dest, &mut |_| Ok(false));
+        let src = self.vfs.clone();
+        let done = f(&src, &plan);
         let ended = self.end_checkpoint();
-        let report = copied?;
+        let out = done?;
         ended?;
-        Ok(report)
+        Ok(out)
     }
 }
 
@@ -173,14 +184,7 @@ pub fn copy_checkpoint<S: Vfs, D: Vfs>(
     dest: &D,
     link: &mut dyn FnMut(&str) -> Result<bool>,
 ) -> Result<CheckpointReport> {
-    let existing = dest.list()?;
-    if let Some(first) = existing.first() {
-        return Err(Error::AlreadyExists(format!(
-            "checkpoint destination is not empty ({} files, e.g. {first}); a checkpoint goes \
-             into an empty directory",
-            existing.len()
-        )));
-    }
+    require_empty(dest, "checkpoint")?;
     let mut report = CheckpointReport {
         sequence: plan.sequence,
         ..CheckpointReport::default()
@@ -220,4 +224,18 @@ pub fn copy_checkpoint<S: Vfs, D: Vfs>(
     // Last: the pointer that makes the directory a database.
     current::create(dest, plan.manifest)?;
     Ok(report)
+}
+
+/// [`Error::AlreadyExists`] unless `dest` holds no file: checkpoints and restores write into
+/// an empty directory only. `what` names the operation in the message.
+pub(crate) fn require_empty<D: Vfs>(dest: &D, what: &str) -> Result<()> {
+    let existing = dest.list()?;
+    match existing.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::AlreadyExists(format!(
+            "{what} destination is not empty ({} files, e.g. {first}); a {what} goes into an \
+             empty directory",
+            existing.len()
+        ))),
+    }
 }

@@ -25,6 +25,7 @@ mod read;
 mod resume;
 mod write;
 
+pub(crate) use checkpoint::require_empty;
 pub use checkpoint::{copy_checkpoint, CheckpointFile, CheckpointPlan, CheckpointReport};
 pub use jobs::{Job, JobOutput, Ticket};
 pub use open::{read_manifest, ManifestRead, Verified};

@@ -130,9 +130,12 @@ enum Command {
     },
     /// Check every checksum of every table block and WAL record, changing nothing.
     ///
-    /// Reads every block of every live table (checksums, block encoding, key order, agreement
-    /// with the manifest) and replays every live WAL without truncating anything. Takes the
-    /// database lock. Exit code 5 on corruption, naming the file and byte offset.
+    /// Runs the recovery that opening the database runs, read-only (so it fails, with the same
+    /// error and its exit code, exactly when an open would refuse the database), then reads
+    /// every block of every live table (checksums, block encoding, key order, agreement with
+    /// the manifest). Reports what recovery drops (a torn WAL tail, with the bytes lost).
+    /// Takes no lock and writes nothing. Exit code 5 on corruption, naming the file and byte
+    /// offset.
     Verify {
         /// Database directory.
         db: PathBuf,
@@ -172,8 +175,7 @@ enum Command {
         file: PathBuf,
     },
     /// Write a backup of the database to FILE (`-` = stdout): one checksummed stream, a
-    /// consistent copy that `restore` turns back into a database on any target (the browser
-    /// package exports and imports the same stream).
+    /// consistent copy that `restore` turns back into a database, natively or under WASI.
     Backup {
         /// Database directory.
         db: PathBuf,

@@ -751,6 +751,69 @@ mod tests {
         assert!(parse_line("6b\t0").is_err());
     }
 
+    /// Collects what `read_entries` hands out.
+    struct Collect(Vec<(u64, Entry)>);
+
+    impl Sink for Collect {
+        fn entry(&mut self, line: u64, entry: Entry, _read: u64) -> Result<()> {
+            self.0.push((line, entry));
+            Ok(())
+        }
+    }
+
+    fn read(input: &[u8], first: u64) -> Result<Vec<(u64, Entry)>> {
+        let mut sink = Collect(Vec::new());
+        read_entries(&mut &input[..], "-", first, &Options::default(), &mut sink)?;
+        Ok(sink.0)
+    }
+
+    #[test]
+    fn import_reads_every_line_or_names_the_first_bad_one() {
+        let good = b"# c\n6b\t76\r\n\n00ff\t\n";
+        let got = read(good, 1).expect("good input");
+        assert_eq!(
+            got,
+            vec![
+                (2, (b"k".to_vec(), b"v".to_vec())),
+                (4, (vec![0, 0xff], Vec::new()))
+            ]
+        );
+        assert_eq!(read(good, 3).expect("resumed").len(), 1);
+        // No final newline, CRLF, a lone CR inside a value: only the last is an error.
+        assert_eq!(read(b"6b\t76", 1).expect("no newline").len(), 1);
+        let e = read(b"6b\t76\n6b\t7\r6\n", 1).expect_err("CR inside");
+        assert!(e.to_string().starts_with("-:2:"), "{e}");
+        // Pseudo-random garbage (xorshift, fixed seed): never a panic; an error always names
+        // a line that exists, and the entries handed out before it are from earlier lines.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let alphabet = b"0123456789abcdefABXZ\t\n\r# \xff\xc3";
+        for round in 0..3000 {
+            let len = (round % 97) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let lines = input.split(|&b| b == b'\n').count() as u64;
+            let mut sink = Collect(Vec::new());
+            let r = read_entries(&mut &input[..], "-", 1, &Options::default(), &mut sink);
+            if let Err(e) = r {
+                let msg = e.to_string();
+                let line: u64 = msg
+                    .strip_prefix("-:")
+                    .and_then(|m| m.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("no line number in {msg:?}"));
+                assert!((1..=lines).contains(&line), "{msg} of {lines} lines");
+                assert!(sink.0.iter().all(|(l, _)| *l < line));
+                assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+            }
+        }
+    }
+
     #[test]
     fn scan_bounds_intersect_prefix_and_range() {
         let (lo, hi) = scan_bounds(Some(b"ab"), Some(b"a".to_vec()), Some(b"b".to_vec()));

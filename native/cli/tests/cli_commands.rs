@@ -7,59 +7,12 @@
 #[path = "../../tests/wasi_support/mod.rs"]
 mod wasi_support;
 
+mod cli_support;
+
 use cairn::{Db, Options, WriteOptions};
+use cli_support::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use wasi_support::{files_matching, TestDir};
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cairn")
-}
-
-fn cairn_stdin(args: &[&str], input: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cairn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(args: &[&str]) -> String {
-    let o = cairn(args);
-    assert_eq!(code(&o), 0, "cairn {args:?} failed: {}", stderr(&o));
-    stdout(&o)
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
 
 /// A closed database with flushed tables plus unflushed WAL entries.
 fn fixture(dir: &Path, n: u32) {
@@ -469,28 +422,14 @@ fn checkpoint_copies_a_database_that_opens_and_reads_the_same() {
     assert_eq!(code(&cairn(&["get", p(&copy), "after"])), 8);
     ok(&["verify", p(&copy)]);
     // Into a directory that holds files: refused (exit 2), and nothing in it changes.
-    let before = snapshot_files(&copy);
+    let before = dir_files(&copy);
     let o = cairn(&["checkpoint", p(&dir), p(&copy)]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
-    assert_eq!(snapshot_files(&copy), before);
+    assert_eq!(dir_files(&copy), before);
     // From a database that does not exist: exit 3, no destination made.
     let o = cairn(&["checkpoint", p(&t.join("nope")), p(&t.join("copy2"))]);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
-}
-
-/// Every file of `dir` with its bytes, for before/after comparisons.
-fn snapshot_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| {
-            let e = e.expect("entry");
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).expect("read file"))
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 #[test]
@@ -505,7 +444,7 @@ fn read_commands_work_while_a_writer_holds_the_database_and_change_nothing() {
     }
     db.flush().expect("flush");
     db.put("late", "unflushed").expect("put");
-    let before = snapshot_files(&dir);
+    let before = dir_files(&dir);
     let stats = ok(&["stats", p(&dir)]);
     assert!(stats.contains("L0"), "{stats}");
     assert_eq!(ok(&["get", p(&dir), "k0042"]).trim(), "v42");
@@ -529,7 +468,7 @@ fn read_commands_work_while_a_writer_holds_the_database_and_change_nothing() {
         501
     );
     assert_eq!(
-        snapshot_files(&dir),
+        dir_files(&dir),
         before,
         "a read command changed the database"
     );

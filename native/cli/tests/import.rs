@@ -5,48 +5,12 @@
 #[path = "../../tests/wasi_support/mod.rs"]
 mod wasi_support;
 
+mod cli_support;
+
 use cairn::{Db, Options};
+use cli_support::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use wasi_support::{files_matching, TestDir};
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cairn")
-}
-
-fn cairn_stdin(args: &[&str], input: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cairn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// `n` valid lines: key `k%06d`, value `v%d`, hex-encoded.
 fn lines(n: usize) -> Vec<String> {
@@ -65,18 +29,6 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = files_matching(dir, |_| true)
-        .into_iter()
-        .map(|n| {
-            let b = std::fs::read(dir.join(&n)).expect("read");
-            (n, b)
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn count(dir: &Path) -> String {
     let o = cairn(&["scan", p(dir), "--count"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -92,7 +44,7 @@ fn a_bad_line_anywhere_imports_nothing_and_names_the_line() {
         code(&cairn(&["import", p(&existing), p(&t.join("seed.txt"))])),
         0
     );
-    let before = snapshot(&existing);
+    let before = dir_files(&existing);
     for bad_line in [1usize, 2, 1500, 3000] {
         let mut l = lines(3000);
         l[bad_line - 1] = String::from("6b65\tnot-hex");
@@ -113,7 +65,7 @@ fn a_bad_line_anywhere_imports_nothing_and_names_the_line() {
         let o = cairn(&["import", p(&existing), p(&file)]);
         assert_eq!(code(&o), 2, "{}", stderr(&o));
         assert!(
-            snapshot(&existing) == before,
+            dir_files(&existing) == before,
             "line {bad_line}: the database changed"
         );
         // The same from stdin.
@@ -127,7 +79,7 @@ fn a_bad_line_anywhere_imports_nothing_and_names_the_line() {
             "{}",
             stderr(&o)
         );
-        assert!(snapshot(&existing) == before);
+        assert!(dir_files(&existing) == before);
     }
     assert_eq!(count(&existing), "10");
 }

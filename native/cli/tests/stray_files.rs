@@ -1,7 +1,8 @@
 //! Files in a database directory that the engine did not write survive every CLI command:
 //! a user's `000900.sst` (named like a table), `000001.wal` (named like a WAL the manifest no
 //! longer needs), `MANIFEST-000003` and `README.txt`. Each command runs, then every stray is
-//! compared byte for byte; `verify` reports them as not the database's. A stray named like a
+//! compared byte for byte; `verify` reports them as not the database's (and the backup and
+//! checkpoint made with strays in the source restore and verify cleanly). A stray named like a
 //! WAL the database would have to replay (`000901.wal`, above the log number) is refused by
 //! open and by verify alike, and removed by neither.
 #![cfg(not(target_os = "wasi"))]
@@ -9,33 +10,11 @@
 #[path = "../../tests/wasi_support/mod.rs"]
 mod wasi_support;
 
+mod cli_support;
+
+use cli_support::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use wasi_support::{files_matching, TestDir};
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cairn")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-#[track_caller]
-fn ok(args: &[&str]) -> String {
-    let o = cairn(args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "cairn {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 const STRAYS: [(&str, &[u8]); 4] = [
     ("000900.sst", b"my own notes, not a table"),
@@ -71,6 +50,8 @@ fn stray_files_survive_every_command() {
         std::fs::write(dir.join(name), bytes).expect("write stray");
     }
     let export = t.join("export.txt");
+    let backup = t.join("backup.cairn");
+    let checkpoint = t.join("checkpoint");
     let input = t.join("in.txt");
     std::fs::write(&input, "6b31\t7631\n6b32\t7632\n").expect("write input");
     let steps: Vec<Vec<&str>> = vec![
@@ -85,6 +66,8 @@ fn stray_files_survive_every_command() {
         vec!["compact", db],
         vec!["import", db, p(&input)],
         vec!["export", db, p(&export)],
+        vec!["backup", db, p(&backup)],
+        vec!["checkpoint", db, p(&checkpoint)],
         vec!["bench", db, "--num", "3000", "--value-size", "32"],
         vec!["compact", db],
         vec!["verify", db],
@@ -134,6 +117,12 @@ fn stray_files_survive_every_command() {
     );
     assert_eq!(ok(&["get", db, "k1"]), "v1\n");
     assert_eq!(ok(&["get", db, "c"]), "3\n");
+    let restored = t.join("restored");
+    ok(&["restore", p(&backup), p(&restored)]);
+    for copy in [&restored, &checkpoint] {
+        assert!(ok(&["verify", p(copy)]).trim_end().ends_with("OK"));
+        assert_eq!(ok(&["get", p(copy), "k2"]), "v2\n");
+    }
 }
 
 #[test]

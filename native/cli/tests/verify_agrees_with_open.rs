@@ -17,40 +17,19 @@
 #[path = "../../tests/wasi_support/mod.rs"]
 mod wasi_support;
 
+mod cli_support;
+
 use cairn::{Db, Error, Options, WriteOptions};
 use cairn_core::wal;
 use cairn_vfs::{StdVfs, Vfs};
+use cli_support::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use wasi_support::{files_matching, TestDir};
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cairn")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = files_matching(dir, |_| true)
-        .into_iter()
-        .map(|n| {
-            let b = std::fs::read(dir.join(&n)).expect("read");
-            (n, b)
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
-    for (n, b) in all_files(from) {
+    for (n, b) in dir_files(from) {
         std::fs::write(to.join(n), b).expect("copy");
     }
 }
@@ -82,20 +61,14 @@ fn make_db(dir: &Path, tail: u32, close: bool) {
     let mut db = cairn_core::db::Db::open(vfs, opts().create_if_missing(true)).expect("open");
     for i in 0..300u32 {
         let mut b = cairn_core::WriteBatch::new();
-        b.put(
-            format!("key{i:04}").as_bytes(),
-            format!("value-{i}").as_bytes(),
-        );
+        b.put(format!("key{i:04}"), format!("value-{i}"));
         db.write(&b, WriteOptions::NO_SYNC).expect("put");
     }
     // Only the flush: no compaction after it, so it stays the manifest's last edit.
     db.flush().expect("flush");
     for i in 0..tail {
         let mut b = cairn_core::WriteBatch::new();
-        b.put(
-            format!("tail{i}").as_bytes(),
-            format!("synced-{i}").as_bytes(),
-        );
+        b.put(format!("tail{i}"), format!("synced-{i}"));
         db.write(&b, WriteOptions::SYNC).expect("put");
     }
     if close {
@@ -146,10 +119,10 @@ struct Outcome {
 
 /// Runs `cairn verify` on `dir` (checking it changes nothing), then opens a copy.
 fn judge(t: &TestDir, dir: &Path, label: &str) -> Outcome {
-    let before = all_files(dir);
+    let before = dir_files(dir);
     let verify = cairn(&["verify", p(dir)]);
     assert!(
-        all_files(dir) == before,
+        dir_files(dir) == before,
         "{label}: verify changed the database"
     );
     let copy = t.join(&format!("{label}-copy"));

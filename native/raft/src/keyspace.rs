@@ -74,11 +74,11 @@ impl Batch {
     }
 
     pub(crate) fn put(&mut self, space: Space, suffix: &[u8], value: &[u8]) {
-        self.inner.put(&space.key(suffix), value);
+        self.inner.put(space.key(suffix), value);
     }
 
     pub(crate) fn delete(&mut self, space: Space, suffix: &[u8]) {
-        self.inner.delete(&space.key(suffix));
+        self.inner.delete(space.key(suffix));
     }
 
     pub(crate) fn is_empty(&self) -> bool {
