@@ -69,7 +69,7 @@ impl<V: Vfs + Clone> LiveTx<V> {
                         || self
                             .ranges
                             .iter()
-                            .any(|(lo, hi)| cairn_core::txn::overlaps(a, b, lo, hi)))
+                            .any(|(lo, hi)| may_share_key(a, b, lo, hi)))
             }))
     }
 }
@@ -84,6 +84,19 @@ fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
         Bound::Excluded(h) => k < h.as_slice(),
         Bound::Unbounded => true,
     })
+}
+
+/// Whether the deleted interval `[a, b)` and the scanned interval `lo`..`hi` overlap as
+/// intervals: each starts before the other ends, counting an excluded lower bound as
+/// included. The engine answers this way (conservatively: a scan whose bounds are crossed
+/// still counts), so the model predicts the same; written here, not taken from the engine.
+fn may_share_key(a: &[u8], b: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    let scan_starts_before_b = match lo {
+        Bound::Included(l) | Bound::Excluded(l) => l.as_slice() < b,
+        Bound::Unbounded => true,
+    };
+    let a_before_scan_ends = in_bounds(a, &Bound::Unbounded, hi);
+    scan_starts_before_b && a_before_scan_ends
 }
 
 /// Tells every live transaction that `[start, end)` was range-deleted by a commit.
