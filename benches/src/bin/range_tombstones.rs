@@ -148,7 +148,7 @@ fn run(a: &Args) -> Result<(), cairn::Error> {
         let mut b = WriteBatch::new();
         for j in i..(i + 1000).min(a.num) {
             rng.fill(&mut value[..]);
-            b.put(&key(j), &value);
+            b.put(key(j), value);
         }
         db.write(b, WriteOptions::NO_SYNC)?;
         i += 1000;
