@@ -21,6 +21,8 @@ pub mod db;
 pub mod db_iter;
 pub mod error;
 pub mod options;
+pub mod range;
+pub mod snapshot;
 pub mod stats;
 pub mod txn;
 

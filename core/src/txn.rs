@@ -30,12 +30,13 @@
 //! transaction-local sequence numbers). Today every key is in [`DEFAULT_KEYSPACE`].
 
 use crate::batch::WriteBatch;
-use crate::db::{Entry, Snapshot};
 use crate::db_iter::Direction;
 use crate::error::{Error, Result};
 use crate::iter::InternalIterator;
 use crate::key::{self, Kind};
 use crate::memtable::{Memtable, MemtableIter};
+use crate::range::{in_bounds, narrow_to_prefix, overlaps};
+use crate::snapshot::{Entry, Snapshot};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::Bound;
@@ -108,35 +109,6 @@ impl ConflictSet {
                 .iter()
                 .any(|(r, lo, hi)| *r == ks && overlaps(start, end, lo, hi))
     }
-}
-
-/// True when `[start, end)` (not empty) and the range `lo`..`hi` may share a key: `lo` is
-/// below `end` and `hi` is not below `start` (an `Excluded` lower bound counts as
-/// inclusive, a conservative answer).
-pub fn overlaps(start: &[u8], end: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
-    let lo_ok = match lo {
-        Bound::Included(l) | Bound::Excluded(l) => l.as_slice() < end,
-        Bound::Unbounded => true,
-    };
-    let hi_ok = match hi {
-        Bound::Included(h) => h.as_slice() >= start,
-        Bound::Excluded(h) => h.as_slice() > start,
-        Bound::Unbounded => true,
-    };
-    lo_ok && hi_ok
-}
-
-/// True when `k` lies within `lo`..`hi`.
-pub fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
-    (match lo {
-        Bound::Included(l) => k >= l.as_slice(),
-        Bound::Excluded(l) => k > l.as_slice(),
-        Bound::Unbounded => true,
-    }) && (match hi {
-        Bound::Included(h) => k <= h.as_slice(),
-        Bound::Excluded(h) => k < h.as_slice(),
-        Bound::Unbounded => true,
-    })
 }
 
 /// The commit-time conflict checker: the recent committed batches and the read sequence
@@ -358,7 +330,7 @@ impl Transaction {
         prefix: Option<&[u8]>,
     ) -> Result<()> {
         self.check_active()?;
-        let (lo, hi) = crate::db::narrow_to_prefix(range, prefix);
+        let (lo, hi) = narrow_to_prefix(range, prefix);
         self.conflicts.ranges.push((ks, lo, hi));
         Ok(())
     }

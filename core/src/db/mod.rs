@@ -25,12 +25,12 @@ mod read;
 mod resume;
 mod write;
 
+pub use crate::range::prefix_successor;
+pub use crate::snapshot::{Entry, Snapshot};
 pub(crate) use checkpoint::require_empty;
 pub use checkpoint::{copy_checkpoint, CheckpointFile, CheckpointPlan, CheckpointReport};
 pub use jobs::{Job, JobOutput, Ticket};
 pub use open::{read_manifest, ManifestRead, Verified};
-pub(crate) use read::narrow_to_prefix;
-pub use read::prefix_successor;
 pub use write::{CheckedCommit, PendingCommit};
 
 use crate::batch::WriteBatch;
@@ -51,24 +51,6 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use cairn_vfs::{current, LockGuard, Vfs};
-
-/// A key and its value.
-pub type Entry = (Vec<u8>, Vec<u8>);
-
-/// A pinned read point: reads and iterators at a snapshot see exactly the writes committed
-/// before it, while writes, flushes and compactions go on. Release it with
-/// [`Db::release_snapshot`] so compaction can drop the versions it pins.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    seq: u64,
-}
-
-impl Snapshot {
-    /// The sequence number the snapshot reads at.
-    pub fn sequence(&self) -> u64 {
-        self.seq
-    }
-}
 
 /// The engine.
 pub struct Db<V: Vfs + Clone> {

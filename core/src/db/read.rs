@@ -8,6 +8,7 @@ use crate::iter::{InternalIterator, MergingIterator};
 use crate::key::Kind;
 use crate::level_iter::LevelIter;
 use crate::memtable::MemtableIter;
+use crate::range::{narrow_to_prefix, prefix_successor};
 use crate::range_del::RangeDelAggregator;
 use crate::txn::{self, KeyspaceId, PendingWrites, Transaction};
 use alloc::boxed::Box;
@@ -25,9 +26,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// Pins the current state for reads.
     pub fn snapshot(&mut self) -> Snapshot {
         *self.snapshots.entry(self.visible_seq).or_insert(0) += 1;
-        Snapshot {
-            seq: self.visible_seq,
-        }
+        Snapshot::pinned(self.visible_seq)
     }
 
     /// Pins `seq` again (an iterator over an existing snapshot takes its own hold). `seq`
@@ -35,15 +34,15 @@ impl<V: Vfs + Clone> Db<V> {
     pub fn snapshot_at(&mut self, seq: u64) -> Snapshot {
         let seq = seq.min(self.visible_seq);
         *self.snapshots.entry(seq).or_insert(0) += 1;
-        Snapshot { seq }
+        Snapshot::pinned(seq)
     }
 
     /// Releases a snapshot taken with [`Db::snapshot`].
     pub fn release_snapshot(&mut self, snap: Snapshot) {
-        if let Some(n) = self.snapshots.get_mut(&snap.seq) {
+        if let Some(n) = self.snapshots.get_mut(&snap.sequence()) {
             *n -= 1;
             if *n == 0 {
-                self.snapshots.remove(&snap.seq);
+                self.snapshots.remove(&snap.sequence());
             }
         }
     }
@@ -55,7 +54,7 @@ impl<V: Vfs + Clone> Db<V> {
     pub fn begin_transaction(&mut self) -> Result<Transaction> {
         self.check_open()?;
         let snap = self.snapshot();
-        self.oracle.begin(snap.seq, self.last_seq);
+        self.oracle.begin(snap.sequence(), self.last_seq);
         Ok(Transaction::new(
             snap,
             self.opts.max_key_size,
@@ -68,7 +67,7 @@ impl<V: Vfs + Clone> Db<V> {
     /// registration. Idempotent.
     pub fn end_transaction(&mut self, tx: &mut Transaction, committed: bool) {
         if let Some(snap) = tx.finish(committed) {
-            self.oracle.end(snap.seq, self.visible_seq);
+            self.oracle.end(snap.sequence(), self.visible_seq);
             self.release_snapshot(snap);
         }
     }
@@ -166,7 +165,7 @@ impl<V: Vfs + Clone> Db<V> {
 
     /// The value of `key` at a snapshot.
     pub fn get_snapshot(&self, key: &[u8], snap: &Snapshot) -> Result<Option<Vec<u8>>> {
-        self.get_at(key, snap.seq)
+        self.get_at(key, snap.sequence())
     }
 
     /// The value of `key` as of sequence number `seq`: memtable, frozen memtables, then the
@@ -377,72 +376,10 @@ impl<V: Vfs + Clone> Db<V> {
     }
 }
 
-/// `range` (owned) narrowed to the keys starting with `prefix`, if one is given.
-pub(crate) fn narrow_to_prefix(
-    range: (Bound<&[u8]>, Bound<&[u8]>),
-    prefix: Option<&[u8]>,
-) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    let (mut lo, mut hi) = (bound_to_owned(range.0), bound_to_owned(range.1));
-    if let Some(p) = prefix {
-        let plo = Bound::Included(Vec::from(p));
-        if lower_is_tighter(&plo, &lo) {
-            lo = plo;
-        }
-        if let Some(succ) = prefix_successor(p) {
-            let phi = Bound::Excluded(succ);
-            if upper_is_tighter(&phi, &hi) {
-                hi = phi;
-            }
-        }
-    }
-    (lo, hi)
-}
-
 fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     match b {
         Bound::Included(k) => Bound::Included(k),
         Bound::Excluded(k) => Bound::Excluded(k),
         Bound::Unbounded => Bound::Unbounded,
     }
-}
-
-fn bound_to_owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
-    match b {
-        Bound::Included(k) => Bound::Included(Vec::from(k)),
-        Bound::Excluded(k) => Bound::Excluded(Vec::from(k)),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-fn lower_is_tighter(a: &Bound<Vec<u8>>, than: &Bound<Vec<u8>>) -> bool {
-    match (a, than) {
-        (_, Bound::Unbounded) => true,
-        (Bound::Unbounded, _) => false,
-        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
-            x > y || (x == y && matches!(a, Bound::Excluded(_)))
-        }
-    }
-}
-
-fn upper_is_tighter(a: &Bound<Vec<u8>>, than: &Bound<Vec<u8>>) -> bool {
-    match (a, than) {
-        (_, Bound::Unbounded) => true,
-        (Bound::Unbounded, _) => false,
-        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
-            x < y || (x == y && matches!(a, Bound::Excluded(_)))
-        }
-    }
-}
-
-/// The smallest key greater than every key starting with `p`, or `None` if there is none
-/// (`p` is all 0xFF).
-pub fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
-    let mut s = Vec::from(p);
-    while let Some(last) = s.pop() {
-        if last != 0xFF {
-            s.push(last + 1);
-            return Some(s);
-        }
-    }
-    None
 }
