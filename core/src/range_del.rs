@@ -211,8 +211,18 @@ pub fn encode_block(tombstones: &[RangeTombstone]) -> Vec<u8> {
     out
 }
 
+/// A varint in its one shortest form: a longer spelling of the same number (a last byte of
+/// zero) is damage, so that a block that decodes always re-encodes to the same bytes.
+fn get_canonical_varint(data: &[u8]) -> Option<(u64, usize)> {
+    let (v, n) = get_varint(data)?;
+    if n > 1 && data[n - 1] == 0 {
+        return None;
+    }
+    Some((v, n))
+}
+
 fn take<'a>(data: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let (len, n) = get_varint(data)?;
+    let (len, n) = get_canonical_varint(data)?;
     let len = usize::try_from(len).ok()?;
     let end = n.checked_add(len)?;
     let s = data.get(n..end)?;
@@ -221,7 +231,7 @@ fn take<'a>(data: &mut &'a [u8]) -> Option<&'a [u8]> {
 }
 
 fn take_varint(data: &mut &[u8]) -> Option<u64> {
-    let (v, n) = get_varint(data)?;
+    let (v, n) = get_canonical_varint(data)?;
     *data = &data[n..];
     Some(v)
 }
@@ -421,6 +431,26 @@ mod tests {
             let again = Fragments::new(f.tombstones().collect());
             assert_eq!(again.fragments(), f.fragments());
         }
+    }
+
+    #[test]
+    fn a_longer_spelling_of_a_varint_is_damage() {
+        // Found by the range_del_block fuzz target: seq 2 + 2<<7 + ... spelt with a trailing
+        // zero byte decoded, and re-encoded shorter.
+        let overlong = [1u8, 1, 1, 0, 1, 1, 130, 130, 130, 130, 130, 130, 0];
+        assert!(matches!(
+            decode_block(&overlong, "t", 0),
+            Err(Error::Corruption { .. })
+        ));
+        // The same tombstone spelt shortest decodes and round-trips.
+        let short = [1u8, 1, 1, 0, 1, 1, 130, 130, 130, 130, 130, 2];
+        let ts = decode_block(&short, "t", 0).unwrap();
+        assert_eq!(encode_block(&ts), short);
+        // Zero itself is one byte, and fine.
+        assert_eq!(
+            decode_block(&encode_block(&[t(b"a", b"b", 0)]), "t", 0).unwrap(),
+            vec![t(b"a", b"b", 0)]
+        );
     }
 
     #[test]
