@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package cairn-db into wasm/pkg/:
-#   cargo build (profile wasm-release) -> wasm-bindgen --target web (the pinned CLI)
+#   cargo build -p cairn-wasm-bundle (profile wasm-release; the cdylib that links cairn-wasm
+#   without std, see wasm/bundle) -> wasm-bindgen --target web (the pinned CLI)
 #   -> wasm-opt -Oz --converge --strip-debug --strip-producers (binaryen from npm,
 #   package-lock'd in wasm/js) -> copies the JS/TS wrapper (JS minified with terser); then reports
 #   the bundle size raw and gzipped and fails when the gzipped wasm + JS is over the budget,
@@ -29,17 +30,16 @@ if [ ! -x "$JS/node_modules/.bin/wasm-opt" ] || [ ! -x "$JS/node_modules/.bin/te
     (cd "$JS" && npm ci --no-audit --no-fund)
 fi
 
-echo "==> cargo build -p cairn-wasm --target wasm32-unknown-unknown --profile wasm-release"
-cargo build -p cairn-wasm --target wasm32-unknown-unknown --profile wasm-release
+echo "==> cargo build -p cairn-wasm-bundle --target wasm32-unknown-unknown --profile wasm-release"
+cargo build -p cairn-wasm-bundle --target wasm32-unknown-unknown --profile wasm-release
+MODULE="$TARGET_DIR/wasm32-unknown-unknown/wasm-release/cairn_db.wasm"
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
 echo "==> wasm-bindgen --target web"
-wasm-bindgen --target web --no-typescript --out-dir "$OUT" --out-name cairn_wasm \
-    "$TARGET_DIR/wasm32-unknown-unknown/wasm-release/cairn_wasm.wasm"
+wasm-bindgen --target web --no-typescript --out-dir "$OUT" --out-name cairn_wasm "$MODULE"
 # The raw (un-optimized) d.ts of the bindings is useful to wrapper authors; keep it.
-wasm-bindgen --target web --out-dir "$OUT/.types" --out-name cairn_wasm \
-    "$TARGET_DIR/wasm32-unknown-unknown/wasm-release/cairn_wasm.wasm"
+wasm-bindgen --target web --out-dir "$OUT/.types" --out-name cairn_wasm "$MODULE"
 cp "$OUT/.types/cairn_wasm.d.ts" "$OUT/cairn_wasm.d.ts"
 rm -rf "$OUT/.types"
 

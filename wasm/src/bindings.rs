@@ -22,11 +22,14 @@ use cairn_core::{
     Db, Direction, Error as CoreError, Options, Snapshot, Transaction, WritePressure,
 };
 type MemFile = <MemVfs as Vfs>::File;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
 use cairn_vfs::{ErrorKind, File, LockGuard, MemVfs, Vfs};
+use core::ops::Bound;
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use std::cell::RefCell;
-use std::ops::Bound;
-use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -37,12 +40,11 @@ const DEFAULT_PAGE_LIMIT: usize = 1000;
 /// Default bytes per scan page (approximate).
 const DEFAULT_PAGE_BYTES: usize = 1 << 20;
 
-thread_local! {
-    /// In-memory databases by name, so that close + reopen in one Node process (or one worker)
-    /// finds the data again. `CairnDb.destroy(name, {memory: true})` drops one.
-    /// (A Vec rather than a map: few entries, and no extra map instantiation in the wasm.)
-    static MEMORY: RefCell<Vec<(String, MemVfs)>> = const { RefCell::new(Vec::new()) };
-}
+/// In-memory databases by name, so that close + reopen in one Node process (or one worker)
+/// finds the data again. `CairnDb.destroy(name, {memory: true})` drops one.
+/// (A Vec rather than a map: few entries, and no extra map instantiation in the wasm. A
+/// static rather than a thread-local: the crate is `no_std` in the browser build.)
+static MEMORY: spin::Mutex<Vec<(String, MemVfs)>> = spin::Mutex::new(Vec::new());
 
 /// A JS `Error` named `CairnError` with a `code` property.
 fn cairn_error(code: &str, message: &str) -> JsValue {
@@ -153,7 +155,7 @@ fn opt_number(obj: &JsValue, name: &str) -> Result<Option<f64>, JsValue> {
         return Ok(None);
     }
     match v.as_f64() {
-        Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => Ok(Some(n)),
+        Some(n) if n.is_finite() && n >= 0.0 && n % 1.0 == 0.0 => Ok(Some(n)),
         _ => Err(invalid(&format!(
             "option {name} must be a non-negative integer"
         ))),
@@ -601,15 +603,17 @@ impl CairnDb {
         let opts = parse_options(&options)?;
         let memory = opt_bool(&options, "memory")?.unwrap_or(false);
         let inner = if memory {
-            let vfs = MEMORY.with(|m| {
-                let mut m = m.borrow_mut();
-                if let Some((_, v)) = m.iter().find(|(n, _)| *n == name) {
-                    return v.clone();
+            let vfs = {
+                let mut m = MEMORY.lock();
+                match m.iter().find(|(n, _)| *n == name) {
+                    Some((_, v)) => v.clone(),
+                    None => {
+                        let v = MemVfs::new();
+                        m.push((name.clone(), v.clone()));
+                        v
+                    }
                 }
-                let v = MemVfs::new();
-                m.push((name.clone(), v.clone()));
-                v
-            });
+            };
             Db::open(AnyVfs::Mem(vfs), opts).map_err(|e| core_error(&e))?
         } else {
             let min_free = opt_usize(&options, "minFreeFiles")?.unwrap_or(DEFAULT_MIN_FREE);
@@ -640,7 +644,7 @@ impl CairnDb {
     /// (OPFS). With `memory` it forgets the in-memory database of that name.
     pub async fn destroy(name: String, memory: Option<bool>) -> Result<(), JsValue> {
         if memory.unwrap_or(false) {
-            MEMORY.with(|m| m.borrow_mut().retain(|(n, _)| *n != name));
+            MEMORY.lock().retain(|(n, _)| *n != name);
             return Ok(());
         }
         OpfsVfs::destroy(&name).await.map_err(|e| opfs_error(&e))
@@ -780,7 +784,7 @@ impl CairnDb {
             v if v.is_undefined() || v.is_null() => None,
             v => Some(
                 v.as_f64()
-                    .filter(|n| *n >= 0.0 && *n <= f64::from(u32::MAX) && n.fract() == 0.0)
+                    .filter(|n| *n >= 0.0 && *n <= f64::from(u32::MAX) && n % 1.0 == 0.0)
                     .map(|n| n as u32)
                     .ok_or_else(|| invalid("option snapshot must be a snapshot id"))?,
             ),
@@ -1011,10 +1015,10 @@ impl CairnDb {
         let Some(mut inner) = self.inner.take() else {
             return Ok(());
         };
-        for (_, snap) in std::mem::take(&mut self.snapshots) {
+        for (_, snap) in core::mem::take(&mut self.snapshots) {
             with_db!(&mut inner, db => db.release_snapshot(snap));
         }
-        for (_, mut tx) in std::mem::take(&mut self.txns) {
+        for (_, mut tx) in core::mem::take(&mut self.txns) {
             with_db!(&mut inner, db => db.end_transaction(&mut tx, false));
         }
         let r = with_db!(&mut inner, db => db.close());

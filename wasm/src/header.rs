@@ -19,6 +19,9 @@
 //! is zero, or when its first [`FIELDS_LEN`] bytes are all zero. Anything else must decode as a
 //! valid header or the mount fails: a damaged header is reported, never silently reused.
 
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
 use cairn_vfs::check_name;
 use core::fmt;
 

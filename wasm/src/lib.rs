@@ -13,6 +13,12 @@
 //! [`bindings`] is the wasm-bindgen surface of the npm package `cairn-db` (`wasm/js/`): the
 //! `CairnDb` class over `Db<OpfsVfs>` in a dedicated worker, or over an in-memory Vfs in Node.
 //! [`opfs_selftest`] runs the Vfs conformance suite on OPFS (for smoke tests).
+// In the browser build the crate is `no_std` (alloc only), so that the shipped module links no
+// std: its panic machinery (the default hook, message formatting, every panic site's location
+// string) is then left out, and `wasm/bundle` (the cdylib of the npm package) gives a panic
+// handler that only traps, as std's `panic = "abort"` ends up doing on this target anyway.
+// Native builds (the pool header codec and its tests) and test builds keep std.
+#![cfg_attr(all(target_arch = "wasm32", target_os = "unknown", not(test)), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to items that exist only on wasm32-unknown-unknown.
 #![cfg_attr(
@@ -28,6 +34,8 @@ compile_error!(
      neither Send nor Sync and marks them so only because without the `atomics` target \
      feature no second thread can exist. Build without `-C target-feature=+atomics`."
 );
+
+extern crate alloc;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod bindings;
@@ -46,7 +54,7 @@ pub use opfs::{OpfsError, OpfsErrorKind, OpfsFile, OpfsVfs};
 /// directory should hold no database (the suite needs an empty one). Not exported to JS: the
 /// conformance suite would add ~15 KiB to the npm package's wasm.
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-pub async fn opfs_selftest(dir_name: String) -> Result<u32, wasm_bindgen::JsValue> {
+pub async fn opfs_selftest(dir_name: alloc::string::String) -> Result<u32, wasm_bindgen::JsValue> {
     let vfs = OpfsVfs::mount(&dir_name, 4).await?;
     let passed = cairn_vfs::conformance::run(&vfs)
         .map_err(|e| wasm_bindgen::JsValue::from(js_sys::Error::new(&e)))?;

@@ -35,12 +35,18 @@
 //! fell below the low-water mark given to `mount`.
 
 use crate::header::{self, Decoded, HeaderError, FIELDS_LEN, HEADER_LEN};
+use alloc::borrow::ToOwned;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::sync::{Arc, Weak};
+use alloc::vec;
+use alloc::vec::Vec;
 use cairn_vfs::{check_name, Error, ErrorKind, File, LockGuard, Result, Vfs};
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
-use std::fmt;
-use std::rc::Rc;
-use std::sync::{Arc, Weak};
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -138,7 +144,7 @@ impl fmt::Display for OpfsError {
     }
 }
 
-impl std::error::Error for OpfsError {}
+impl core::error::Error for OpfsError {}
 
 impl From<OpfsError> for JsValue {
     /// A JS `Error` whose `name` is `Cairn` + the kind (`CairnLocked`, `CairnCorruptHeader`, ...).
@@ -207,28 +213,27 @@ fn vfs_error(what: &str, name: &str, err: &JsValue, stale: &Cell<bool>) -> Error
     }
 }
 
-thread_local! {
-    /// Sync access handles open in this worker (all mounts), and the most ever open at once.
-    /// Safari allows about 252 per origin; see [`DEFAULT_MAX_HANDLES`].
-    static HANDLES: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-}
+/// Sync access handles open in this worker (all mounts), and the most ever open at once.
+/// Safari allows about 252 per origin; see [`DEFAULT_MAX_HANDLES`]. (Statics rather than a
+/// thread-local: the crate is `no_std` in the browser build, and a worker is one thread.)
+static HANDLES_OPEN: AtomicUsize = AtomicUsize::new(0);
+static HANDLES_PEAK: AtomicUsize = AtomicUsize::new(0);
 
 /// Sync access handles open in this worker now, over all mounts.
 pub fn open_handles() -> usize {
-    HANDLES.with(|h| h.get().0)
+    HANDLES_OPEN.load(Ordering::Relaxed)
 }
 
 /// The most sync access handles open at once in this worker since it started.
 pub fn peak_handles() -> usize {
-    HANDLES.with(|h| h.get().1)
+    HANDLES_PEAK.load(Ordering::Relaxed)
 }
 
 fn count_handle(opened: bool) {
-    HANDLES.with(|h| {
-        let (n, peak) = h.get();
-        let n = if opened { n + 1 } else { n.saturating_sub(1) };
-        h.set((n, peak.max(n)));
-    });
+    let n = open_handles();
+    let n = if opened { n + 1 } else { n.saturating_sub(1) };
+    HANDLES_OPEN.store(n, Ordering::Relaxed);
+    HANDLES_PEAK.store(peak_handles().max(n), Ordering::Relaxed);
 }
 
 /// Default cap on the sync access handles one mount keeps open (the lock file, every used
