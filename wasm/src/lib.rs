@@ -12,6 +12,8 @@
 //!
 //! [`bindings`] is the wasm-bindgen surface of the npm package `cairn-db` (`wasm/js/`): the
 //! `CairnDb` class over `Db<OpfsVfs>` in a dedicated worker, or over an in-memory Vfs in Node.
+//! [`host::HostVfs`] is the Vfs of the package outside browsers: real files through a JS host
+//! object (`wasm/js/node.js`, over `node:fs`).
 //! [`opfs_selftest`] runs the Vfs conformance suite on OPFS (for smoke tests).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to items that exist only on wasm32-unknown-unknown.
@@ -32,6 +34,8 @@ compile_error!(
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod bindings;
 pub mod header;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod host;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod opfs;
 
