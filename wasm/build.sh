@@ -50,13 +50,13 @@ echo "==> wasm-opt -Oz --converge --strip-debug --strip-producers"
     -o "$OUT/cairn_wasm_bg.opt.wasm" "$OUT/cairn_wasm_bg.wasm"
 mv "$OUT/cairn_wasm_bg.opt.wasm" "$OUT/cairn_wasm_bg.wasm"
 
-cp "$JS/index.d.ts" "$JS/README.md" "$OUT/"
+cp "$JS/index.d.ts" "$JS/node.d.ts" "$JS/README.md" "$OUT/"
 # package.json without the build-only devDependencies.
 node -e 'const p=require(process.argv[1]); delete p.devDependencies; console.log(JSON.stringify(p,null,2))' \
     "$JS/package.json" > "$OUT/package.json"
 # The JS modules, minified (terser, package-lock'd in wasm/js); CAIRN_NO_MINIFY=1 copies them.
 echo "==> terser (ES modules)"
-for f in index.js engine.js worker.js; do
+for f in index.js engine.js worker.js node.js; do
     cp "$JS/$f" "$OUT/$f"
 done
 if [ "${CAIRN_NO_MINIFY:-0}" != 1 ]; then

@@ -45,8 +45,14 @@ export interface OpenOptions {
    * second tab gets a `LOCKED` error.
    */
   multiTab?: boolean;
-  /** Keep the data in memory instead of OPFS (always the case in Node). */
+  /** Keep the data in memory instead of OPFS (browser) or files (Node); same as `backend: 'memory'`. */
   memory?: boolean;
+  /**
+   * Node, Deno, Bun, Electron: `'files'` (default) stores the database in the directory `name`
+   * (relative to `process.cwd()`, created unless `createIfMissing: false`), `'memory'` keeps it
+   * in memory for the life of the process. Browsers: OPFS, or memory with `memory: true`.
+   */
+  backend?: 'files' | 'memory';
   /** Memtable size in bytes before a flush (default 4 MiB). */
   writeBufferSize?: number;
   /** Block cache budget in bytes (default 8 MiB). */
@@ -125,7 +131,7 @@ export interface LevelStats {
 }
 
 export interface Stats {
-  storage: 'opfs' | 'memory';
+  storage: 'opfs' | 'memory' | 'files';
   memtableBytes: number;
   immutableMemtables: number;
   l0Runs: number;
@@ -215,6 +221,8 @@ export interface TransactionOptions extends WriteOptions {
 
 export class Cairn {
   readonly name: string;
+  /** Where the data lives: OPFS (browser), files in a directory (Node) or memory. */
+  readonly backend: 'opfs' | 'files' | 'memory';
   /** Opens (creating if missing) the database `name`. */
   static open(name: string, options?: OpenOptions): Promise<Cairn>;
   /** Deletes a database; LOCKED while any tab has it open. */
@@ -223,7 +231,8 @@ export class Cairn {
    * page only; workers lack it). Resolves to whether storage is persistent.
    */
   static persist(): Promise<boolean>;
-  static destroy(name: string, options?: { memory?: boolean; workerUrl?: string | URL }): Promise<void>;
+  /** Node: removes Cairn's files from the directory `name`, then the directory if it is empty. */
+  static destroy(name: string, options?: { memory?: boolean; backend?: 'files' | 'memory'; workerUrl?: string | URL }): Promise<void>;
   /** 'owner' when this tab's worker owns the files, 'client' when another tab's does. */
   role(): Promise<'owner' | 'client' | 'closed' | 'failed' | 'connecting'>;
   get(key: Bytes, options: ReadOptions & { asString: true }): Promise<string | undefined>;

@@ -218,6 +218,14 @@ class LocalTransport {
   terminate() {}
 }
 
+/** Node: `{ backend: 'memory' }` (or `memory: true`) keeps the data in memory; the default is files. */
+function nodeMemory(o) {
+  if (o.backend !== undefined && o.backend !== 'memory' && o.backend !== 'files') {
+    throw new CairnError('INVALID_ARGUMENT', `option backend must be "files" or "memory" in Node, not ${String(o.backend)}`);
+  }
+  return o.backend === 'memory' || o.memory === true;
+}
+
 let nodeModule = null;
 async function loadNode() {
   if (!nodeModule) {
@@ -358,13 +366,18 @@ export class Cairn {
     }
     if (isNode) {
       const { CairnDb, Engine } = await loadNode();
+      const memory = nodeMemory(options);
       let db;
       try {
-        db = await CairnDb.open(name, { ...options, memory: true });
+        // Files in the directory `name` (wasm/js/node.js), or memory on request.
+        const f = memory ? null : (await import('./node.js')).files(name, options);
+        db = await CairnDb.open(f ? f.name : name, { ...options, memory, host: f && f.host });
       } catch (e) {
         throw toError(e);
       }
-      return new Cairn(name, new LocalTransport(new Engine(db)));
+      const c = new Cairn(name, new LocalTransport(new Engine(db)));
+      c.backend = memory ? 'memory' : 'files';
+      return c;
     }
     const url = options.workerUrl || new URL('./worker.js', import.meta.url);
     const t = new WorkerTransport(() => new Worker(url, { type: 'module', name: `cairn-db:${name}` }));
@@ -376,6 +389,7 @@ export class Cairn {
       throw e;
     }
     const db = new Cairn(name, t);
+    db.backend = options.memory ? 'memory' : 'opfs';
     live.add(db);
     return db;
   }
@@ -395,9 +409,9 @@ export class Cairn {
   /** Deletes the database `name` (fails with LOCKED while any tab has it open). */
   static async destroy(name, options = {}) {
     if (isNode) {
-      const { CairnDb } = await loadNode();
       try {
-        await CairnDb.destroy(name, true);
+        if (nodeMemory(options)) await (await loadNode()).CairnDb.destroy(name, true);
+        else (await import('./node.js')).destroy(name);
       } catch (e) {
         throw toError(e);
       }

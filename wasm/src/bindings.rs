@@ -14,6 +14,7 @@
 //! mount failure's code (`LOCKED`, `NO_SPACE`, `UNAVAILABLE`, `CORRUPTION`,
 //! `UNSUPPORTED_FORMAT`, `IO`), or `INVALID_ARGUMENT` for bad input from JS.
 
+use crate::host::{Host, HostFile, HostVfs};
 use crate::opfs::OpfsFile;
 use crate::opfs::{OpfsError, OpfsErrorKind, OpfsVfs, EVICTED_PREFIX, QUOTA_PREFIX};
 use cairn_core::batch::WriteBatch;
@@ -237,6 +238,8 @@ pub enum AnyVfs {
     Opfs(OpfsVfs),
     /// In memory (Node, or `{memory: true}`).
     Mem(MemVfs),
+    /// Real files through a JS host (Node: `wasm/js/node.js`).
+    Host(HostVfs),
 }
 
 /// An open file of an [`AnyVfs`].
@@ -245,6 +248,8 @@ pub enum AnyFile {
     Opfs(Arc<OpfsFile>),
     /// An in-memory file.
     Mem(Arc<MemFile>),
+    /// A file of the host.
+    Host(Arc<HostFile>),
 }
 
 macro_rules! either {
@@ -252,6 +257,7 @@ macro_rules! either {
         match $e {
             AnyFile::Opfs($f) => $body,
             AnyFile::Mem($f) => $body,
+            AnyFile::Host($f) => $body,
         }
     };
 }
@@ -279,6 +285,7 @@ macro_rules! any_vfs {
         match $e {
             AnyVfs::Opfs($v) => $body,
             AnyVfs::Mem($v) => $body,
+            AnyVfs::Host($v) => $body,
         }
     };
 }
@@ -289,12 +296,14 @@ impl Vfs for AnyVfs {
         Ok(Arc::new(match self {
             AnyVfs::Opfs(v) => AnyFile::Opfs(v.create(name)?),
             AnyVfs::Mem(v) => AnyFile::Mem(v.create(name)?),
+            AnyVfs::Host(v) => AnyFile::Host(v.create(name)?),
         }))
     }
     fn open(&self, name: &str) -> cairn_vfs::Result<Arc<AnyFile>> {
         Ok(Arc::new(match self {
             AnyVfs::Opfs(v) => AnyFile::Opfs(v.open(name)?),
             AnyVfs::Mem(v) => AnyFile::Mem(v.open(name)?),
+            AnyVfs::Host(v) => AnyFile::Host(v.open(name)?),
         }))
     }
     fn remove(&self, name: &str) -> cairn_vfs::Result<()> {
@@ -602,7 +611,11 @@ impl CairnDb {
         })?;
         let opts = parse_options(&options)?;
         let memory = opt_bool(&options, "memory")?.unwrap_or(false);
-        let inner = if memory {
+        let host = prop(&options, "host")?;
+        let inner = if host.is_object() {
+            let vfs = AnyVfs::Host(HostVfs::new(host.unchecked_into::<Host>()));
+            Db::open(vfs, opts).map_err(|e| core_error(&e))?
+        } else if memory {
             let vfs = {
                 let mut m = MEMORY.lock();
                 match m.iter().find(|(n, _)| *n == name) {
@@ -919,7 +932,7 @@ impl CairnDb {
                     }
                     Some(vfs.clone())
                 }
-                AnyVfs::Mem(_) => None,
+                _ => None,
             },
             None => None,
         };
@@ -992,6 +1005,7 @@ impl CairnDb {
                 v.max_handles(),
             ),
             AnyVfs::Mem(v) => ("memory", 0, v.list().map_or(0, |l| l.len()), 0, 0),
+            AnyVfs::Host(v) => ("files", 0, v.list().map_or(0, |l| l.len()), 0, 0),
         };
         set("storage", JsValue::from_str(storage))?;
         for (k, v) in [

@@ -12,6 +12,8 @@
 //!
 //! [`bindings`] is the wasm-bindgen surface of the npm package `cairn-db` (`wasm/js/`): the
 //! `CairnDb` class over `Db<OpfsVfs>` in a dedicated worker, or over an in-memory Vfs in Node.
+//! [`host::HostVfs`] is the Vfs of the package outside browsers: real files through a JS host
+//! object (`wasm/js/node.js`, over `node:fs`).
 //! [`opfs_selftest`] runs the Vfs conformance suite on OPFS (for smoke tests).
 // In the browser build the crate is `no_std` (alloc only), so that the shipped module links no
 // std: its panic machinery (the default hook, message formatting, every panic site's location
@@ -40,6 +42,8 @@ extern crate alloc;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod bindings;
 pub mod header;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod host;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod opfs;
 

@@ -1,12 +1,15 @@
-// The cairn-db package in Node 20 (in-process, in-memory store): the same API as in the
+// The cairn-db package in Node 20 (in-process, in-memory store: { backend: 'memory' }): the same API as in the
 // browser. Needs wasm/pkg (wasm/build.sh).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cairn, CairnError } from '../../wasm/pkg/index.js';
 
+// The in-memory backend, explicitly (the default under Node is files: node-files.test.mjs).
+const MEM = { backend: 'memory' };
+
 test('Node: put/get/delete/batch/scan/snapshot with typed errors, data kept across reopen', async () => {
-  await Cairn.destroy('node-basic');
-  const db = await Cairn.open('node-basic');
+  await Cairn.destroy('node-basic', MEM);
+  const db = await Cairn.open('node-basic', MEM);
   await Promise.all(Array.from({ length: 2000 }, (_, i) => db.put(`k${String(i).padStart(4, '0')}`, `v${i}`)));
   await db.put(new Uint8Array([1, 2]), new Uint8Array([3]));
   await db.delete('k0001');
@@ -53,18 +56,18 @@ test('Node: put/get/delete/batch/scan/snapshot with typed errors, data kept acro
   await db.close();
   assert.equal(await codeOf(() => db.get('k0000')), 'CLOSED');
 
-  const again = await Cairn.open('node-basic');
+  const again = await Cairn.open('node-basic', MEM);
   assert.equal(await again.get('k0000', { asString: true }), 'changed');
   await again.close();
-  await Cairn.destroy('node-basic');
-  const empty = await Cairn.open('node-basic');
+  await Cairn.destroy('node-basic', MEM);
+  const empty = await Cairn.open('node-basic', MEM);
   assert.equal(await empty.get('k0000'), undefined);
   await empty.close();
 });
 
 test('Node: transactions — read-your-writes, write skew, phantoms, retries, bank transfers by 4 callers', async () => {
-  await Cairn.destroy('node-txn');
-  const db = await Cairn.open('node-txn');
+  await Cairn.destroy('node-txn', MEM);
+  const db = await Cairn.open('node-txn', MEM);
   const codeOf = async (f) => {
     try {
       await f();
@@ -185,5 +188,5 @@ test('Node: transactions — read-your-writes, write skew, phantoms, retries, ba
   assert.ok(stats.txnConflicts > 0, 'concurrent callers conflicted and retried');
   assert.equal(stats.txnLive, 0);
   await db.close();
-  await Cairn.destroy('node-txn');
+  await Cairn.destroy('node-txn', MEM);
 });
