@@ -8,7 +8,7 @@
 //
 // In a browser, `Cairn.open` starts a module Worker that owns the database on OPFS (or
 // forwards to the tab that owns it, see worker.js). In Node (20+) the same API runs in-process
-// over an in-memory store: data lives as long as the process (see README.md).
+// over real files in a directory (node.js), or in memory with { backend: 'memory' } (README.md).
 
 const isNode =
   typeof process !== 'undefined' && !!(process.versions && process.versions.node) && typeof window === 'undefined' && typeof importScripts === 'undefined';
